@@ -1,0 +1,86 @@
+# Flamingo Sync — build, run and test.
+#   make          build build/flamingo-syncd
+#   make run      install what is missing, build, start on 127.0.0.1:3000
+#   make test     install, build (warnings are errors) and run every suite
+
+CC ?= cc
+PKGS := libmicrohttpd jansson libsodium sqlite3 libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+	-Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual \
+	-Wsign-compare -Wformat=2 -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -pthread \
+	-Isrc $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -pthread -lm $(LDLIBS) $(EXTRA_LDFLAGS)
+
+BUILD ?= build
+OBJ := $(BUILD)/obj
+
+COMMON_SRC := $(wildcard src/common/*.c)
+STORE_SRC := $(wildcard src/store/*.c)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+MIGRATIONS_SQLITE := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
+GEN_SRC := $(BUILD)/gen/migrations_sqlite.c
+
+LIB_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o) $(STORE_SRC:%.c=$(OBJ)/%.o) \
+	$(SERVER_SRC:%.c=$(OBJ)/%.o) $(OBJ)/gen/migrations_sqlite.o
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run test deps test-deps unit api clean
+all: $(BUILD)/flamingo-syncd
+
+deps:
+	@scripts/install-deps
+
+test-deps:
+	@scripts/install-deps --test
+
+$(BUILD)/flamingo-syncd: $(OBJ)/src/server/main.o $(LIB_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(OBJ)/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-variable-declarations -c -o $@ $<
+
+$(BUILD)/gen/migrations_sqlite.c: $(MIGRATIONS_SQLITE) scripts/embed-sql
+	@mkdir -p $(dir $@)
+	scripts/embed-sql store_sqlite_migrations $(MIGRATIONS_SQLITE) > $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/flamingo-syncd --listen 127.0.0.1:3000 \
+		--database sqlite:./flamingo-sync.db \
+		--public-url http://127.0.0.1:3000
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+api: $(BUILD)/flamingo-syncd
+	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
+		node --test --test-concurrency=2 tests/api/
+
+test: test-deps
+	$(MAKE) WERROR=1 all $(UNIT_BIN)
+	$(MAKE) WERROR=1 unit
+	$(MAKE) WERROR=1 api
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

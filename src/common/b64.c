@@ -1,0 +1,66 @@
+#include "b64.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+size_t
+b64_encoded_len(size_t n)
+{
+	size_t groups = n / 3 + (n % 3 != 0);
+
+	/* Saturate below SIZE_MAX so that the caller's "+ 1" for the NUL
+	 * cannot wrap; an allocation of that size simply fails. */
+	if (groups > (SIZE_MAX - 1) / 4)
+		return SIZE_MAX - 1;
+	return groups * 4;
+}
+
+size_t
+b64_decoded_max(size_t len)
+{
+	/* Every character carries 6 bits: floor(6 * len / 8) bytes at most,
+	 * computed without overflow. Exact for padded input (len % 4 == 0)
+	 * minus the padding. */
+	return len / 4 * 3 + len % 4 * 3 / 4;
+}
+
+char *
+b64_encode(char *out, const unsigned char *in, size_t n)
+{
+	/* sodium_base64_ENCODED_LEN counts the NUL. */
+	return sodium_bin2base64(out, b64_encoded_len(n) + 1, in, n,
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
+int
+b64_decode(unsigned char *out, size_t cap, size_t *outlen, const char *s,
+    size_t len)
+{
+	const char *end = NULL;
+	size_t i, n = 0;
+	unsigned int high = 0;
+
+	*outlen = 0;
+	if (len == 0)
+		return 0;
+	/* libsodium 1.0.18 reads the input through a signed char, so bytes
+	 * 0x80..0xff decode as if they were alphabet letters. Refuse them
+	 * first, without a branch on the data. */
+	for (i = 0; i < len; i++)
+		high |= (unsigned char)s[i];
+	if (high & 0x80)
+		return -1;
+	/* No `ignore` set: whitespace and every other non-alphabet byte
+	 * (NUL included) stop the decoder, which is then caught by the end
+	 * check. The decoder itself refuses missing padding, non-zero
+	 * trailing bits and output longer than cap. */
+	if (sodium_base642bin(out, cap, s, len, NULL, &n, &end,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		return -1;
+	if (end != s + len)
+		return -1;
+	*outlen = n;
+	return 0;
+}

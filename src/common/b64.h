@@ -1,0 +1,31 @@
+/*
+ * b64: standard base64 (RFC 4648 section 4, '+/' with '=' padding) on
+ * libsodium's constant-time codec.
+ */
+#ifndef FLM_B64_H
+#define FLM_B64_H
+
+#include <stddef.h>
+
+/* Length of the encoding of n bytes, without the NUL. */
+size_t b64_encoded_len(size_t n);
+
+/* Upper bound of the decoded size of an encoding of len characters. */
+size_t b64_decoded_max(size_t len);
+
+/*
+ * Encodes n bytes into out (capacity b64_encoded_len(n) + 1), NUL-terminated.
+ * Returns out.
+ */
+char *b64_encode(char *out, const unsigned char *in, size_t n);
+
+/*
+ * Decodes the len characters of s into out (capacity cap). Padding is
+ * required, no whitespace or other characters are allowed.
+ * Returns 0 and sets *outlen, or -1 on any malformed input or when the
+ * result does not fit in cap.
+ */
+int b64_decode(unsigned char *out, size_t cap, size_t *outlen,
+    const char *s, size_t len);
+
+#endif

@@ -1,0 +1,222 @@
+#include "events.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/timeutil.h"
+#include "http.h"
+
+#define HUB_BUCKETS 1024
+#define HUB_TICK_MS 100
+
+struct waiter {
+	struct waiter *prev, *next;
+	struct req *r;
+	char user_id[STORE_ID_LEN + 1];
+	unsigned bucket;
+	int64_t deadline;
+	bool notified;
+	bool suspended;
+};
+
+struct events_hub {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t timer;
+	bool stop;
+	uint64_t count;
+	struct waiter *buckets[HUB_BUCKETS];
+};
+
+static unsigned
+bucket_of(const char *user_id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *user_id != '\0'; user_id++)
+		h = (h ^ (unsigned char)*user_id) * 16777619u;
+	return h % HUB_BUCKETS;
+}
+
+/* Called with the lock held. */
+static void
+wake(struct waiter *w)
+{
+	w->notified = true;
+	if (w->suspended) {
+		w->suspended = false;
+		req_resume(w->r);
+	}
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct events_hub *hub = arg;
+	struct timespec ts;
+	unsigned b;
+	struct waiter *w;
+	int64_t now;
+
+	pthread_mutex_lock(&hub->lock);
+	while (!hub->stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += HUB_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&hub->cond, &hub->lock, &ts);
+		if (hub->count == 0)
+			continue;
+		now = time_mono_ms();
+		for (b = 0; b < HUB_BUCKETS; b++)
+			for (w = hub->buckets[b]; w != NULL; w = w->next)
+				if (w->suspended && w->deadline <= now)
+					wake(w);
+	}
+	pthread_mutex_unlock(&hub->lock);
+	return NULL;
+}
+
+struct events_hub *
+events_hub_new(void)
+{
+	struct events_hub *hub;
+
+	hub = calloc(1, sizeof(*hub));
+	if (hub == NULL)
+		return NULL;
+	pthread_mutex_init(&hub->lock, NULL);
+	pthread_cond_init(&hub->cond, NULL);
+	if (pthread_create(&hub->timer, NULL, timer_main, hub) != 0) {
+		pthread_cond_destroy(&hub->cond);
+		pthread_mutex_destroy(&hub->lock);
+		free(hub);
+		return NULL;
+	}
+	return hub;
+}
+
+void
+events_hub_free(struct events_hub *hub)
+{
+	if (hub == NULL)
+		return;
+	pthread_mutex_lock(&hub->lock);
+	hub->stop = true;
+	pthread_cond_signal(&hub->cond);
+	pthread_mutex_unlock(&hub->lock);
+	pthread_join(hub->timer, NULL);
+	pthread_cond_destroy(&hub->cond);
+	pthread_mutex_destroy(&hub->lock);
+	free(hub);
+}
+
+void
+events_publish(struct events_hub *hub, const char *user_id)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&hub->lock);
+	for (w = hub->buckets[bucket_of(user_id)]; w != NULL; w = w->next)
+		if (strcmp(w->user_id, user_id) == 0)
+			wake(w);
+	pthread_mutex_unlock(&hub->lock);
+}
+
+void
+events_wake_all(struct events_hub *hub)
+{
+	unsigned b;
+	struct waiter *w;
+
+	pthread_mutex_lock(&hub->lock);
+	for (b = 0; b < HUB_BUCKETS; b++)
+		for (w = hub->buckets[b]; w != NULL; w = w->next)
+			wake(w);
+	pthread_mutex_unlock(&hub->lock);
+}
+
+bool
+events_wait_begin(struct events_hub *hub, struct req *r, const char *user_id,
+    int64_t deadline_mono)
+{
+	struct waiter *w;
+
+	w = arena_calloc(r->arena, 1, sizeof(*w));
+	if (w == NULL)
+		return false;
+	w->r = r;
+	snprintf(w->user_id, sizeof(w->user_id), "%s", user_id);
+	w->deadline = deadline_mono;
+	w->bucket = bucket_of(user_id);
+	pthread_mutex_lock(&hub->lock);
+	w->next = hub->buckets[w->bucket];
+	if (w->next != NULL)
+		w->next->prev = w;
+	hub->buckets[w->bucket] = w;
+	hub->count++;
+	pthread_mutex_unlock(&hub->lock);
+	r->waiter = w;
+	return true;
+}
+
+void
+events_wait_arm(struct events_hub *hub, struct req *r)
+{
+	struct waiter *w = r->waiter;
+
+	pthread_mutex_lock(&hub->lock);
+	w->notified = false;
+	pthread_mutex_unlock(&hub->lock);
+}
+
+bool
+events_wait_suspend(struct events_hub *hub, struct req *r)
+{
+	struct waiter *w = r->waiter;
+	bool suspended = false;
+
+	pthread_mutex_lock(&hub->lock);
+	if (!w->notified) {
+		/* Suspend under the lock: a wake-up can only come after it. */
+		w->suspended = true;
+		req_suspend(r);
+		suspended = true;
+	}
+	pthread_mutex_unlock(&hub->lock);
+	return suspended;
+}
+
+void
+events_wait_end(struct events_hub *hub, struct req *r)
+{
+	struct waiter *w = r->waiter;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&hub->lock);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		hub->buckets[w->bucket] = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	hub->count--;
+	pthread_mutex_unlock(&hub->lock);
+	r->waiter = NULL;
+}
+
+uint64_t
+events_waiters(struct events_hub *hub)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&hub->lock);
+	n = hub->count;
+	pthread_mutex_unlock(&hub->lock);
+	return n;
+}

@@ -1,0 +1,46 @@
+/*
+ * events: the in-process hub that wakes suspended long-polls when their
+ * user has new events. Writers call events_publish() after their
+ * transaction commits; a waiting request is resumed and re-reads the store.
+ * A timer thread resumes waiters whose deadline has passed.
+ */
+#ifndef FLM_EVENTS_H
+#define FLM_EVENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct events_hub;
+struct req;
+
+/* A hub with its timer thread running; NULL on failure. */
+struct events_hub *events_hub_new(void);
+
+/* Stops the timer thread and frees the hub (no waiter may remain). */
+void events_hub_free(struct events_hub *hub);
+
+/* Wakes every waiter of user_id. */
+void events_publish(struct events_hub *hub, const char *user_id);
+
+/* Wakes every waiter (shutdown). */
+void events_wake_all(struct events_hub *hub);
+
+/* Registers r (memory from r's arena) as a waiter for user_id until the
+ * monotonic deadline. False when out of memory. */
+bool events_wait_begin(struct events_hub *hub, struct req *r,
+    const char *user_id, int64_t deadline_mono);
+
+/* Forgets earlier wake-ups: call before each read of the store. */
+void events_wait_arm(struct events_hub *hub, struct req *r);
+
+/* Suspends r unless it was woken since the last arm; true when suspended
+ * (the handler then returns and is called again on wake-up). */
+bool events_wait_suspend(struct events_hub *hub, struct req *r);
+
+/* Unregisters r; idempotent. */
+void events_wait_end(struct events_hub *hub, struct req *r);
+
+/* Number of registered waiters (for metrics). */
+uint64_t events_waiters(struct events_hub *hub);
+
+#endif

@@ -1,0 +1,772 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/timeutil.h"
+#include "api.h"
+#include "auth.h"
+#include "events.h"
+#include "log.h"
+#include "router.h"
+#include "server.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+#define API_CSP "default-src 'none'; frame-ancestors 'none'"
+
+struct http {
+	struct server *srv;
+	struct MHD_Daemon *daemon;
+};
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void
+add_common_headers(struct req *r, struct MHD_Response *resp)
+{
+	const struct config *cfg = &r->srv->cfg;
+	int i;
+
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (cfg->https)
+		MHD_add_response_header(resp, "Strict-Transport-Security",
+		    "max-age=31536000; includeSubDomains");
+	if (r->path != NULL && strncmp(r->path, "/api/", 5) == 0) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+		    "*");
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+		    "ETag, X-Sync-Version, X-Key-Version, X-Request-Id, "
+		    "Retry-After");
+		MHD_add_response_header(resp, "Content-Security-Policy",
+		    API_CSP);
+	}
+	if (r->no_store)
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	for (i = 0; i < r->n_hdr; i++)
+		MHD_add_response_header(resp, r->hdr_name[i],
+		    r->hdr_value[i]);
+}
+
+/* Keeps the response; access_handler() queues it when libmicrohttpd is
+ * ready for it (see flush_reply). */
+static void
+queue(struct req *r, int status, struct MHD_Response *resp)
+{
+	r->status = status;
+	r->replied = true;
+	if (resp == NULL) {
+		log_msg("req=%s: out of memory building a response", r->id);
+		r->status = 500;
+		return;
+	}
+	add_common_headers(r, resp);
+	r->response = resp;
+}
+
+/* Hands a kept response to libmicrohttpd. Returns MHD_NO (close the
+ * connection) when there was no memory to build one. */
+static enum MHD_Result
+flush_reply(struct req *r)
+{
+	enum MHD_Result ret;
+
+	if (r->response == NULL)
+		return MHD_NO;
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, r->response);
+	MHD_destroy_response(r->response);
+	r->response = NULL;
+	r->flushed = true;
+	return ret;
+}
+
+static void
+reply_body(struct req *r, int status, json_t *envelope)
+{
+	char *text;
+	struct MHD_Response *resp;
+
+	if (r->replied) {
+		json_decref(envelope);
+		return;
+	}
+	text = envelope ? json_dumps(envelope, JSON_COMPACT) : NULL;
+	json_decref(envelope);
+	if (text == NULL) {
+		static const char oom[] = "{\"success\":false,\"error\":"
+		    "\"internal_error\",\"message\":\"out of memory\"}";
+
+		status = 500;
+		resp = MHD_create_response_from_buffer(sizeof(oom) - 1,
+		    (void *)(uintptr_t)oom, MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(text), text,
+		    MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(text);
+	}
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Content-Type", JSON_TYPE);
+	queue(r, status, resp);
+}
+
+void
+reply_json(struct req *r, int status, json_t *data)
+{
+	if (data == NULL)
+		data = json_object();
+	reply_body(r, status, json_pack("{s:b,s:o}", "success", 1, "data",
+	    data));
+}
+
+void
+reply_error_data(struct req *r, int status, const char *code, json_t *data,
+    const char *message)
+{
+	json_t *env;
+
+	env = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
+	    "message", message);
+	if (env != NULL && data != NULL)
+		json_object_set_new(env, "data", data);
+	else
+		json_decref(data);
+	reply_body(r, status, env);
+}
+
+void
+reply_error(struct req *r, int status, const char *code, const char *fmt,
+    ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	reply_error_data(r, status, code, NULL, msg);
+}
+
+void
+reply_store_error(struct req *r, enum store_status st)
+{
+	if (st == STORE_UNAVAILABLE || st == STORE_BUSY)
+		reply_error(r, 503, "unavailable",
+		    "Storage is unavailable; the request had no effect.");
+	else
+		reply_error(r, 500, "internal_error",
+		    "Something went wrong on the server.");
+}
+
+void
+reply_rate_limited(struct req *r, int64_t retry_after_s)
+{
+	if (retry_after_s < 1)
+		retry_after_s = 1;
+	req_add_header(r, "Retry-After",
+	    arena_printf(r->arena, "%lld", (long long)retry_after_s));
+	reply_error(r, 429, "rate_limited",
+	    "Too many requests; try again in %lld seconds.",
+	    (long long)retry_after_s);
+}
+
+void
+reply_raw(struct req *r, int status, const char *content_type,
+    const void *buf, size_t len)
+{
+	struct MHD_Response *resp;
+
+	if (r->replied)
+		return;
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)buf,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp != NULL && content_type != NULL)
+		MHD_add_response_header(resp, "Content-Type", content_type);
+	queue(r, status, resp);
+}
+
+void
+reply_not_modified(struct req *r)
+{
+	struct MHD_Response *resp;
+
+	if (r->replied)
+		return;
+	resp = MHD_create_response_from_buffer(0, NULL,
+	    MHD_RESPMEM_PERSISTENT);
+	queue(r, 304, resp);
+}
+
+void
+reply_redirect(struct req *r, int status, const char *location)
+{
+	req_add_header(r, "Location", location);
+	reply_raw(r, status, "text/plain; charset=utf-8", "", 0);
+}
+
+void
+req_add_header(struct req *r, const char *name, const char *value)
+{
+	if (value == NULL || r->n_hdr >= REQ_MAX_HEADERS)
+		return;
+	r->hdr_name[r->n_hdr] = name;
+	r->hdr_value[r->n_hdr] = value;
+	r->n_hdr++;
+}
+
+/* ---- request data ------------------------------------------------------ */
+
+const char *
+req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+req_query(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+const char *
+req_cookie(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+void
+req_suspend(struct req *r)
+{
+	r->suspended = true;
+	atomic_fetch_add(&r->srv->metrics.suspended, 1);
+	MHD_suspend_connection(r->conn);
+}
+
+void
+req_resume(struct req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
+/* ---- the request's life ------------------------------------------------ */
+
+static bool
+same_address(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+
+	if (inet_pton(AF_INET, a, x) == 1)
+		return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+	if (inet_pton(AF_INET6, a, x) == 1)
+		return inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+	return false;
+}
+
+static bool
+is_trusted_proxy(const struct config *cfg, const char *ip)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_trusted_proxies; i++)
+		if (same_address(cfg->trusted_proxies[i], ip))
+			return true;
+	return false;
+}
+
+/* The client's address; behind a trusted proxy, the nearest address in
+ * X-Forwarded-For that is not itself a trusted proxy. */
+static void
+client_ip(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct config *cfg = &r->srv->cfg;
+	const char *xff;
+	char buf[512], *tok, *save = NULL, *hops[32];
+	int n = 0, i;
+
+	snprintf(r->ip, sizeof(r->ip), "unknown");
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	if (ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in =
+		    (const struct sockaddr_in *)(const void *)ci->client_addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, r->ip, sizeof(r->ip));
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, r->ip, sizeof(r->ip));
+	}
+	if (cfg->n_trusted_proxies == 0 || !is_trusted_proxy(cfg, r->ip))
+		return;
+	xff = req_header(r, "X-Forwarded-For");
+	if (xff == NULL || strlen(xff) >= sizeof(buf))
+		return;
+	memcpy(buf, xff, strlen(xff) + 1);
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL && n < 32;
+	    tok = strtok_r(NULL, ", ", &save))
+		hops[n++] = tok;
+	for (i = n - 1; i >= 0; i--) {
+		unsigned char tmp[16];
+
+		if (inet_pton(AF_INET, hops[i], tmp) != 1 &&
+		    inet_pton(AF_INET6, hops[i], tmp) != 1)
+			return;	/* garbage: keep the proxy's address */
+		snprintf(r->ip, sizeof(r->ip), "%s", hops[i]);
+		if (!is_trusted_proxy(cfg, hops[i]))
+			return;
+	}
+}
+
+static void *
+uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http *h = cls;
+	struct req *r;
+	struct arena *a;
+	uint64_t n;
+
+	a = arena_new();
+	if (a == NULL)
+		return NULL;
+	r = arena_calloc(a, 1, sizeof(*r));
+	if (r == NULL) {
+		arena_free(a);
+		return NULL;
+	}
+	r->arena = a;
+	r->srv = h->srv;
+	r->conn = conn;
+	r->started_mono = time_mono_ms();
+	n = atomic_fetch_add(&h->srv->next_request, 1);
+	snprintf(r->id, sizeof(r->id), "%s-%llu", h->srv->instance,
+	    (unsigned long long)n);
+	r->uri = arena_strndup(a, uri, (size_t)h->srv->cfg.max_url_bytes + 1);
+	atomic_fetch_add(&h->srv->metrics.requests, 1);
+	atomic_fetch_add(&h->srv->metrics.in_flight, 1);
+	return r;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http *h = cls;
+	struct req *r = *con_cls;
+	struct metrics *m = &h->srv->metrics;
+
+	if (r == NULL)
+		return;
+	if (r->waiter != NULL)
+		events_wait_end(h->srv->hub, r);
+	if (r->cleanup != NULL)
+		r->cleanup(r);
+	if (r->response != NULL)
+		MHD_destroy_response(r->response);
+	if (r->status >= 500)
+		atomic_fetch_add(&m->responses_5xx, 1);
+	else if (r->status >= 400)
+		atomic_fetch_add(&m->responses_4xx, 1);
+	else if (r->status > 0)
+		atomic_fetch_add(&m->responses_2xx, 1);
+	if (h->srv->cfg.log_requests)
+		log_request(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	json_decref(r->json);
+	free(r->body);
+	atomic_fetch_sub(&m->in_flight, 1);
+	arena_free(r->arena);
+	*con_cls = NULL;
+}
+
+static bool
+content_type_is(const char *ct, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* Nesting depth of a JSON text, counting brackets outside strings. */
+static int
+json_depth(const unsigned char *s, size_t len)
+{
+	int depth = 0, max = 0;
+	bool in_str = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = s[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > max)
+				max = depth;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+static void
+preflight(struct req *r)
+{
+	r->path = r->path ? r->path : "/";
+	req_add_header(r, "Access-Control-Allow-Methods",
+	    "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+	req_add_header(r, "Access-Control-Allow-Headers",
+	    "Content-Type, Authorization, If-Match, If-None-Match, "
+	    "Last-Event-ID");
+	req_add_header(r, "Access-Control-Max-Age", "86400");
+	reply_raw(r, 204, NULL, "", 0);
+}
+
+/* Parses the body as the route wants it; replies and returns false when it
+ * cannot. */
+static bool
+body_or_reply(struct req *r)
+{
+	const char *ct = req_header(r, "Content-Type");
+	json_error_t jerr;
+
+	r->body_raw = false;
+	if (r->body_len == 0) {
+		r->json = json_object();
+		return true;
+	}
+	if (r->route->body == BODY_BLOB &&
+	    content_type_is(ct, "application/octet-stream")) {
+		r->body_raw = true;
+		return true;
+	}
+	if (!content_type_is(ct, "application/json")) {
+		reply_error(r, 415, "unsupported_media_type",
+		    "Send the body as application/json%s.",
+		    r->route->body == BODY_BLOB ?
+		    " or application/octet-stream" : "");
+		return false;
+	}
+	if (json_depth(r->body, r->body_len) > r->srv->cfg.json_max_depth) {
+		reply_error(r, 400, "invalid_request",
+		    "The JSON body is nested too deeply.");
+		return false;
+	}
+	r->json = json_loadb((const char *)r->body, r->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (r->json == NULL) {
+		reply_error(r, 400, "invalid_request",
+		    "The body is not valid JSON (%s).", jerr.text);
+		return false;
+	}
+	if (!json_is_object(r->json)) {
+		reply_error(r, 400, "invalid_request",
+		    "The body must be a JSON object.");
+		return false;
+	}
+	return true;
+}
+
+static void
+dispatch(struct req *r)
+{
+	if (!r->dispatched) {
+		r->dispatched = true;
+		if (r->too_large) {
+			reply_error(r, 413, "payload_too_large",
+			    "The body is larger than this endpoint accepts "
+			    "(%zu bytes).", r->body_cap);
+			return;
+		}
+		if (!body_or_reply(r))
+			return;
+		if (!auth_or_reply(r))
+			return;
+		r->db = store_conn(r->srv->store);
+	}
+	if (r->suspended) {
+		r->suspended = false;
+		atomic_fetch_sub(&r->srv->metrics.suspended, 1);
+	}
+	r->route->handler(r);
+	if (!r->replied && !r->suspended) {
+		log_msg("req=%s: handler for %s returned without replying",
+		    r->id, r->route->pattern);
+		reply_error(r, 500, "internal_error",
+		    "Something went wrong on the server.");
+	}
+}
+
+/* First call: route, check the declared length against the cap. */
+static bool
+begin_request(struct req *r, const char *url, const char *method)
+{
+	const char *cl, *params[REQ_MAX_PARAMS] = { NULL, NULL, NULL };
+	char *path;
+	unsigned bit, allowed;
+	char allow[128];
+
+	r->method = method;
+	r->path = arena_strndup(r->arena, url,
+	    (size_t)r->srv->cfg.max_url_bytes + 1);
+	client_ip(r);
+	r->user_agent = req_header(r, "User-Agent");
+	if (r->user_agent != NULL)
+		r->user_agent = arena_strndup(r->arena, r->user_agent,
+		    STORE_UA_MAX);
+	if (r->path == NULL || r->uri == NULL) {
+		reply_error(r, 500, "internal_error", "Out of memory.");
+		return false;
+	}
+	if (strlen(r->uri) > (size_t)r->srv->cfg.max_url_bytes) {
+		reply_error(r, 414, "invalid_request", "The URL is too long.");
+		return false;
+	}
+	bit = router_method_bit(method);
+	if (bit == M_OPTIONS && strncmp(r->path, "/api/", 5) == 0) {
+		preflight(r);
+		return false;
+	}
+	path = arena_strdup(r->arena, r->path);
+	r->route = path ? router_match(bit, path, params, &allowed) : NULL;
+	if (r->route == NULL) {
+		if (allowed != 0) {
+			router_allow_string(allowed, allow, sizeof(allow));
+			req_add_header(r, "Allow", arena_strdup(r->arena,
+			    allow));
+			reply_error(r, 405, "method_not_allowed",
+			    "%s is not allowed here; use %s.", method, allow);
+		} else {
+			reply_error(r, 404, "not_found", "No such endpoint.");
+		}
+		return false;
+	}
+	memcpy(r->params, params, sizeof(params));
+	r->body_cap = router_body_cap(r->route, &r->srv->cfg,
+	    content_type_is(req_header(r, "Content-Type"),
+	    "application/octet-stream"));
+	cl = req_header(r, "Content-Length");
+	if (cl != NULL) {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(cl, &end, 10);
+		r->declared_len = (errno == 0 && end != cl && *end == '\0') ?
+		    (int64_t)(v > INT64_MAX ? INT64_MAX : v) : -1;
+		if (r->declared_len < 0 || v > r->body_cap) {
+			reply_error(r, 413, "payload_too_large",
+			    "The body is larger than this endpoint accepts "
+			    "(%zu bytes).", r->body_cap);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Appends an upload chunk under the route's cap; past the cap the body is
+ * dropped and the request marked too large. False when out of memory. */
+static bool
+append_body(struct req *r, const char *data, size_t n)
+{
+	size_t want, alloc;
+	unsigned char *nb;
+
+	if (r->too_large)
+		return true;
+	if (n > r->body_cap || r->body_len > r->body_cap - n) {
+		r->too_large = true;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = r->body_alloc = 0;
+		return true;
+	}
+	want = r->body_len + n + 1;
+	if (want > r->body_alloc) {
+		alloc = r->body_alloc ? r->body_alloc : 1024;
+		if (r->body_len == 0 && r->declared_len > 0)
+			alloc = (size_t)r->declared_len + 1;
+		while (alloc < want)
+			alloc = alloc > SIZE_MAX / 2 ? want : alloc * 2;
+		if (alloc > r->body_cap + 1)
+			alloc = r->body_cap + 1;
+		nb = realloc(r->body, alloc);
+		if (nb == NULL)
+			return false;
+		r->body = nb;
+		r->body_alloc = alloc;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return true;
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct req *r = *con_cls;
+
+	if (r == NULL)
+		return MHD_NO;
+	if (r->flushed) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!r->first_call_done) {
+		r->first_call_done = true;
+		(void)begin_request(r, url, method);
+		/*
+		 * An answer queued on the first call makes libmicrohttpd close
+		 * the connection, which is right when a body will not be read
+		 * (413, or an error for a request that has one); other early
+		 * answers wait for the final call to keep the connection.
+		 */
+		if (r->replied && (r->status == 413 || r->declared_len != 0))
+			return flush_reply(r);
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		if (r->replied) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (!append_body(r, upload_data, *upload_data_size))
+			return MHD_NO;
+		*upload_data_size = 0;
+		if (r->too_large) {
+			r->dispatched = true;
+			reply_error(r, 413, "payload_too_large",
+			    "The body is larger than this endpoint accepts "
+			    "(%zu bytes).", r->body_cap);
+			return flush_reply(r);
+		}
+		return MHD_YES;
+	}
+	if (!r->replied)
+		dispatch(r);
+	if (r->replied)
+		return flush_reply(r);
+	return MHD_YES;	/* suspended */
+}
+
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		return;
+	buf[strcspn(buf, "\n")] = '\0';
+	log_msg("http: %s", buf);
+}
+
+struct http *
+http_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
+{
+	const struct config *cfg = &srv->cfg;
+	struct http *h;
+	struct addrinfo hints, *ai = NULL;
+	char portstr[8];
+	unsigned flags;
+	int rc, threads = cfg->threads;
+	const union MHD_DaemonInfo *info;
+
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n > 0 ? (int)n : 1;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->srv = srv;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", (unsigned)cfg->listen_port);
+	rc = getaddrinfo(cfg->listen_host, portstr, &hints, &ai);
+	if (rc != 0 || ai == NULL) {
+		snprintf(err, errlen, "LISTEN: cannot resolve '%s': %s",
+		    cfg->listen_host, gai_strerror(rc));
+		free(h);
+		return NULL;
+	}
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL,
+	    access_handler, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)cfg->max_connections_per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_logger, h,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (h->daemon == NULL) {
+		snprintf(err, errlen, "LISTEN: cannot listen on %s:%u",
+		    cfg->listen_host, (unsigned)cfg->listen_port);
+		free(h);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : cfg->listen_port;
+	return h;
+}
+
+void
+http_stop(struct http *h, int64_t timeout_ms)
+{
+	int64_t deadline = time_mono_ms() + timeout_ms;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	if (h == NULL)
+		return;
+	MHD_quiesce_daemon(h->daemon);
+	events_wake_all(h->srv->hub);
+	while (atomic_load(&h->srv->metrics.in_flight) > 0 &&
+	    time_mono_ms() < deadline) {
+		events_wake_all(h->srv->hub);
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(h->daemon);
+	free(h);
+}

@@ -1,0 +1,42 @@
+/*
+ * server: the context every part of flamingo-syncd receives. There are no
+ * mutable globals: tests may run several servers in one process.
+ */
+#ifndef FLM_SERVER_H
+#define FLM_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct store;
+struct events_hub;
+struct slowpool;
+struct http;
+
+struct metrics {
+	atomic_uint_fast64_t requests;
+	atomic_uint_fast64_t responses_2xx;
+	atomic_uint_fast64_t responses_4xx;
+	atomic_uint_fast64_t responses_5xx;
+	atomic_uint_fast64_t in_flight;
+	atomic_uint_fast64_t suspended;
+	atomic_uint_fast64_t hashes;
+	atomic_uint_fast64_t hash_rejected;
+};
+
+struct server {
+	struct config cfg;
+	struct store *store;
+	struct events_hub *hub;
+	struct slowpool *pool;   /* password hashing, outbound HTTP */
+	struct http *http;
+	struct metrics metrics;
+	int64_t started_ms;
+	atomic_int stopping;     /* set at SIGTERM: long-polls answer now */
+	atomic_uint_fast64_t next_request;
+	char instance[9];        /* random prefix of request ids */
+};
+
+#endif

@@ -1,0 +1,209 @@
+// Starting and stopping real flamingo-syncd processes for the API suite.
+//
+// Every test file starts its own server(s) on 127.0.0.1:0 with a fresh
+// SQLite file in a fresh temp dir. Readiness is awaited explicitly: the
+// "listening on http://..." line on stderr, then GET /readyz == 200.
+// stderr (the request log) is captured so tests can grep it and print it
+// when a test fails.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test as nodeTest } from 'node:test';
+
+export const BIN = process.env.FLAMINGO_SYNCD || path.resolve(
+  path.dirname(new URL(import.meta.url).pathname), '../../../build/flamingo-syncd');
+
+const LISTEN_RE = /listening on (http:\/\/[^\s]+)/;
+
+// Every server and temp dir this test-file process created.
+const live = new Set();
+const tempDirs = new Set();
+
+// Only the variables a server needs: no settings leak in from the caller.
+function baseEnv() {
+  const env = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'ASAN_OPTIONS',
+    'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'LD_LIBRARY_PATH']) {
+    if (process.env[k] !== undefined) env[k] = process.env[k];
+  }
+  return env;
+}
+
+export function makeTempDir(prefix = 'flm-api-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs the binary to completion (for --help, --version, bad settings). */
+export function runCli(args, env = {}, { timeout = 15000 } = {}) {
+  const r = spawnSync(BIN, args, {
+    env: { ...baseEnv(), ...env }, encoding: 'utf8', timeout,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout || '', stderr: r.stderr || '', error: r.error };
+}
+
+export class Server {
+  constructor({ env, dir, db }) {
+    this.env = env;
+    this.dir = dir;
+    this.db = db;
+    this.url = null;          // e.g. http://127.0.0.1:41234
+    this.origin = null;       // scheme://host:port of the public URL
+    this.stderr = '';
+    this.stdout = '';
+    this.proc = null;
+    this.exit = null;         // {code, signal} once exited
+    this.exited = null;       // promise of {code, signal}
+    // Every secret a client of this server saw (tokens, cookie values,
+    // passwords): none may appear in the request log.
+    this.secrets = new Set();
+    // Violations of the rules every response must follow (see client.mjs).
+    this.violations = [];
+    this.responses = 0;
+  }
+
+  addSecret(s) {
+    if (typeof s === 'string' && s.length >= 8) this.secrets.add(s);
+  }
+
+  /** Lines of stderr written so far. */
+  logLines() {
+    return this.stderr.split('\n').filter((l) => l.length > 0);
+  }
+
+  /** Waits until a stderr line matches re (a request is logged after it is answered). */
+  async waitForLog(re, timeoutMs = 3000) {
+    const t0 = Date.now();
+    for (;;) {
+      const line = this.logLines().find((l) => re.test(l));
+      if (line) return line;
+      if (Date.now() - t0 > timeoutMs) return null;
+      await sleep(25);
+    }
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async stop({ signal = 'SIGTERM', timeoutMs = 10000 } = {}) {
+    if (!this.proc || this.exit) return this.exit;
+    this.proc.kill(signal);
+    const t = setTimeout(() => { try { this.proc.kill('SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+}
+
+/**
+ * Starts a server. env: extra settings. dir/db: reuse a temp dir and
+ * database file (for restarts). Resolves once /readyz answers 200.
+ */
+export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 } = {}) {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`server binary not found: ${BIN} (set FLAMINGO_SYNCD)`);
+  }
+  dir = dir || makeTempDir();
+  const db = path.join(dir, 'sync.db');
+  const srv = new Server({ env, dir, db });
+  const proc = spawn(BIN, ['--listen', '127.0.0.1:0', '--database', `sqlite:${db}`, ...args], {
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  srv.proc = proc;
+  live.add(srv);
+  srv.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      srv.exit = { code, signal };
+      live.delete(srv);
+      resolve(srv.exit);
+    });
+  });
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.on('data', (d) => { srv.stdout += d; });
+
+  const listening = new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stderr.on('data', (d) => {
+      srv.stderr += d;
+      buf += d;
+      const m = LISTEN_RE.exec(buf);
+      if (m) { buf = ''; resolve(m[1]); }
+    });
+    proc.on('error', reject);
+    srv.exited.then((e) => reject(new Error(
+      `server exited before listening (${JSON.stringify(e)}); stderr:\n${srv.stderr}`)));
+  });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(
+      `server did not print "listening on" within ${timeoutMs} ms; stderr:\n${srv.stderr}`)), timeoutMs);
+  });
+  try {
+    const url = await Promise.race([listening, timeout]);
+    srv.url = url.replace(/\/+$/, '');
+    srv.origin = new URL(srv.url).origin;
+    // Readiness: /readyz must answer 200.
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        const r = await fetch(`${srv.url}/readyz`);
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+      } catch { /* not yet */ }
+      if (Date.now() - t0 > timeoutMs) throw new Error(`/readyz never answered 200; stderr:\n${srv.stderr}`);
+      if (srv.exit) throw new Error(`server exited; stderr:\n${srv.stderr}`);
+      await sleep(20);
+    }
+  } catch (e) {
+    try { proc.kill('SIGKILL'); } catch { /* gone */ }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return srv;
+}
+
+/** Stops every server this process started and removes the temp dirs. */
+export async function stopAll() {
+  await Promise.all([...live].map((s) => s.stop({ signal: 'SIGTERM', timeoutMs: 5000 })));
+  for (const d of tempDirs) {
+    try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ }
+  }
+  tempDirs.clear();
+}
+
+process.on('exit', () => {
+  for (const s of live) { try { s.proc.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const d of tempDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ } }
+});
+
+/**
+ * node:test's test(), but a failure prints the stderr that the live servers
+ * wrote while the test ran (the request log), to make it debuggable.
+ */
+export function test(name, opts, fn) {
+  if (typeof opts === 'function') { fn = opts; opts = {}; }
+  return nodeTest(name, opts, async (t) => {
+    const marks = new Map([...live].map((s) => [s, s.stderr.length]));
+    try {
+      return await fn(t);
+    } catch (e) {
+      const parts = [];
+      for (const s of new Set([...marks.keys(), ...live])) {
+        const from = marks.get(s) ?? 0;
+        const lines = s.stderr.slice(from).split('\n');
+        const tail = lines.slice(-80).join('\n');
+        parts.push(`--- server ${s.url} stderr during "${name}"${lines.length > 80 ? ' (last 80 lines)' : ''}:\n${tail}`);
+      }
+      if (parts.length) console.error(parts.join('\n'));
+      throw e;
+    }
+  });
+}
