@@ -60,7 +60,7 @@ struct setting {
 static const struct setting settings[] = {
 	{ "LISTEN", "--listen", ST_LISTEN, OFF(listen_host), SZ(listen_host),
 	    0, 0, false, "127.0.0.1:3000",
-	    "address to serve on, HOST:PORT ([::1]:3000 for IPv6)" },
+	    "address to serve on, HOST:PORT ([::1]:3000 for IPv6; port 0: any)" },
 	STR("DATABASE_URL", "--database", ST_DBURL, database_url,
 	    "sqlite:./flamingo-sync.db",
 	    "storage: sqlite:PATH or postgres://USER:PASS@HOST/DB"),
@@ -218,9 +218,9 @@ parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-/* Port number 1..65535 from exactly the n characters at s. */
+/* Port number min..65535 from exactly the n characters at s. */
 static int
-parse_port(const char *s, size_t n, uint16_t *port)
+parse_port(const char *s, size_t n, long min, uint16_t *port)
 {
 	size_t i;
 	long v = 0;
@@ -232,7 +232,7 @@ parse_port(const char *s, size_t n, uint16_t *port)
 			return -1;
 		v = v * 10 + (s[i] - '0');
 	}
-	if (v < 1 || v > 65535)
+	if (v < min || v > 65535)
 		return -1;
 	*port = (uint16_t)v;
 	return 0;
@@ -309,7 +309,8 @@ config_parse_listen(const char *s, char *host, size_t hostlen,
 	}
 	if (copy_host(hs, hn, v6, h, sizeof(h)) != 0)
 		return -1;
-	if (parse_port(colon + 1, strlen(colon + 1), &p) != 0)
+	/* Port 0: the kernel picks one (main adopts it); for tests. */
+	if (parse_port(colon + 1, strlen(colon + 1), 0, &p) != 0)
 		return -1;
 	if (strlen(h) >= hostlen)
 		return -1;
@@ -347,10 +348,12 @@ config_parse_rate(const char *s, struct rate_rule *rule)
 /*
  * PUBLIC_URL: http(s)://host[:port][/path], no userinfo, query or fragment.
  * The scheme and host are lower-cased and a default port dropped, so that
- * public_origin compares equal to the Origin header browsers send.
+ * public_origin compares equal to the Origin header browsers send. Port 0
+ * is only for a URL derived from "LISTEN HOST:0", which main completes
+ * once the kernel has chosen the port.
  */
 static int
-parse_public_url(const char *s, struct config *cfg)
+parse_public_url(const char *s, struct config *cfg, bool derived)
 {
 	char host[256], origin[sizeof(cfg->public_origin)];
 	char url[sizeof(cfg->public_url)];
@@ -396,11 +399,9 @@ parse_public_url(const char *s, struct config *cfg)
 	if (copy_host(hs, hn, v6, host, sizeof(host)) != 0)
 		return -1;
 	if (colon != NULL && parse_port(colon + 1,
-	    (size_t)(auth_end - colon - 1), &port) != 0)
+	    (size_t)(auth_end - colon - 1), derived ? 0 : 1, &port) != 0)
 		return -1;
-	if (port == (https ? 443 : 80))
-		port = 0;
-	if (port != 0)
+	if (colon != NULL && port != (https ? 443 : 80))
 		n = snprintf(origin, sizeof(origin), "%s://%s%s%s:%u",
 		    https ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
 		    (unsigned int)port);
@@ -440,7 +441,7 @@ derive_public_url(struct config *cfg)
 	    v6 ? "]" : "", (unsigned int)cfg->listen_port);
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return -1;
-	return parse_public_url(url, cfg);
+	return parse_public_url(url, cfg, true);
 }
 
 static int
@@ -583,7 +584,7 @@ apply(const struct setting *st, struct config *cfg, const char *v,
 		}
 		return set_string(st, cfg, v, err, errlen);
 	case ST_PUBURL:
-		if (parse_public_url(v, cfg) != 0) {
+		if (parse_public_url(v, cfg, false) != 0) {
 			seterr(err, errlen, "%s: expected an http:// or https:// "
 			    "URL with a host and no query or fragment (at most "
 			    "%zu characters), got '%s'", st->env, st->size - 1,
@@ -633,7 +634,7 @@ apply(const struct setting *st, struct config *cfg, const char *v,
 		if (config_parse_listen(v, cfg->listen_host,
 		    sizeof(cfg->listen_host), &cfg->listen_port) != 0) {
 			seterr(err, errlen, "%s: expected HOST:PORT with a port "
-			    "between 1 and 65535 ([::1]:3000 for IPv6), "
+			    "between 0 and 65535 ([::1]:3000 for IPv6), "
 			    "got '%s'", st->env, shown(buf, v));
 			return -1;
 		}

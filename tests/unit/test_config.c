@@ -618,6 +618,7 @@ test_listen(void **state)
 	} good[] = {
 		{ "127.0.0.1:3000", "127.0.0.1", 3000 },
 		{ "0.0.0.0:1", "0.0.0.0", 1 },
+		{ "127.0.0.1:0", "127.0.0.1", 0 },	/* kernel's choice */
 		{ "localhost:65535", "localhost", 65535 },
 		{ "Sync-1.Example.com:80", "sync-1.example.com", 80 },
 		{ "[::1]:3000", "::1", 3000 },
@@ -626,7 +627,7 @@ test_listen(void **state)
 		{ "[::ffff:192.0.2.1]:80", "::ffff:192.0.2.1", 80 },
 	};
 	static const char *const bad[] = {
-		"127.0.0.1", "127.0.0.1:", ":3000", "127.0.0.1:0",
+		"127.0.0.1", "127.0.0.1:", ":3000",
 		"127.0.0.1:65536", "127.0.0.1:99999", "127.0.0.1:-1",
 		"127.0.0.1:+80", "127.0.0.1:80 ", " 127.0.0.1:80",
 		"127.0.0.1:8o", "127.0.0.1:000080", "256.0.0.1:80", "1.2.3:80",
@@ -675,6 +676,13 @@ test_listen(void **state)
 	LOAD_OK(&c, NULL, "--listen", "localhost:80");
 	assert_string_equal(c.public_url, "http://localhost");
 	assert_string_equal(c.public_origin, "http://localhost");
+	/* Port 0 stays in the derived URL for main to fill in. */
+	LOAD_OK(&c, NULL, "--listen", "127.0.0.1:0");
+	assert_int_equal(c.listen_port, 0);
+	assert_string_equal(c.public_url, "http://127.0.0.1:0");
+	assert_string_equal(c.public_origin, "http://127.0.0.1:0");
+	LOAD_OK(&c, NULL, "--listen", "[::1]:0");
+	assert_string_equal(c.public_origin, "http://[::1]:0");
 	LOAD_OK(&c, NULL, "--public-url", "https://x.example", "--listen",
 	    "0.0.0.0:9000");
 	assert_string_equal(c.public_url, "https://x.example");

@@ -1,0 +1,137 @@
+// Rate limits: failed logins per account and per IP (429 + Retry-After, a
+// successful login resets the account's count), signups per IP, device
+// inits per IP, wrong user codes per user and per IP.
+
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { startServer, stopAll, test } from './lib/server.mjs';
+import {
+  Client, expectOk, expectError, expectRetryAfter, signup, initDevice, uniqueEmail, uniquePassword,
+} from './lib/client.mjs';
+import { finalChecks } from './lib/checks.mjs';
+
+const servers = [];
+after(stopAll);
+
+async function start(env) {
+  const s = await startServer({ env });
+  servers.push(s);
+  return s;
+}
+
+function loginAs(srv, email, password) {
+  return new Client(srv).post('/api/auth/login', { email, password });
+}
+
+// A code in the user-code alphabet that no request has (a collision with a
+// live code is astronomically unlikely).
+function wrongCode(i) {
+  const a = 'BCDFGHJKLMNPQRSTVWXZ';
+  let s = '';
+  for (let k = 0; k < 8; k++) s += a[(i * 7 + k * 13 + Math.floor(Math.random() * 20)) % 20];
+  return `${s.slice(0, 4)}-${s.slice(4)}`;
+}
+
+test('failed logins per account: 429 + Retry-After after the limit, for the right password too', async () => {
+  const srv = await start({ RATE_LOGIN_ACCOUNT: '3/60', RATE_LOGIN_IP: '1000/60' });
+  const a = await signup(srv);
+  const c = await signup(srv);
+  for (let i = 0; i < 3; i++) {
+    expectError(await loginAs(srv, a.email, `wrong-password-${i}`), 401, 'invalid_credentials');
+  }
+  const limited = await loginAs(srv, a.email, 'wrong-password-x');
+  expectError(limited, 429, 'rate_limited');
+  expectRetryAfter(limited);
+  // locked: the right password is refused too (else the lock is an oracle)
+  const right = await loginAs(srv, a.email, a.password);
+  expectError(right, 429, 'rate_limited');
+  expectRetryAfter(right);
+  // the account is the lower-cased email
+  expectError(await loginAs(srv, a.email.toUpperCase(), a.password), 429, 'rate_limited');
+  // another account is not affected
+  expectOk(await loginAs(srv, c.email, c.password));
+  // the existing session of the locked account still works
+  expectOk(await a.get('/api/auth/session'));
+});
+
+test('failed logins per account: a successful login resets the count', async () => {
+  const srv = await start({ RATE_LOGIN_ACCOUNT: '3/60', RATE_LOGIN_IP: '1000/60' });
+  const b = await signup(srv);
+  expectError(await loginAs(srv, b.email, 'wrong-1-password'), 401, 'invalid_credentials');
+  expectError(await loginAs(srv, b.email, 'wrong-2-password'), 401, 'invalid_credentials');
+  expectOk(await loginAs(srv, b.email, b.password));
+  // without the reset the second of these would already be over the limit
+  for (let i = 0; i < 3; i++) {
+    expectError(await loginAs(srv, b.email, `wrong-again-${i}`), 401, 'invalid_credentials');
+  }
+  const limited = await loginAs(srv, b.email, 'wrong-again-x');
+  expectError(limited, 429, 'rate_limited');
+  expectRetryAfter(limited);
+});
+
+test('failed logins per IP: 429 + Retry-After after the limit, whatever the email', async () => {
+  const srv = await start({ RATE_LOGIN_ACCOUNT: '1000/60', RATE_LOGIN_IP: '4/60' });
+  for (let i = 0; i < 4; i++) {
+    expectError(await loginAs(srv, uniqueEmail('nobody'), 'some-password-1'), 401, 'invalid_credentials');
+  }
+  const r = await loginAs(srv, uniqueEmail('nobody'), 'some-password-1');
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+  const r2 = await loginAs(srv, uniqueEmail('other'), 'some-password-2');
+  expectError(r2, 429, 'rate_limited');
+  expectRetryAfter(r2);
+});
+
+test('signups per IP: 429 + Retry-After after the limit, and no account is made', async () => {
+  const srv = await start({ RATE_SIGNUP: '3/3600' });
+  for (let i = 0; i < 3; i++) await signup(srv);
+  const email = uniqueEmail('late');
+  const password = uniquePassword();
+  srv.addSecret(password);
+  const r = await new Client(srv).post('/api/auth/signup', { email, password });
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+  expectError(await loginAs(srv, email, password), 401, 'invalid_credentials');
+});
+
+test('device inits per IP: 429 + Retry-After after the limit', async () => {
+  const srv = await start({ RATE_INIT: '3/600' });
+  for (let i = 0; i < 3; i++) await initDevice(srv);
+  const r = await new Client(srv, { sendOrigin: false }).post('/api/sync/init', { device_name: 'x' });
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+  assert.equal(r.data, undefined);
+});
+
+test('wrong user codes per user: claims and lookups count; then 429 even for a good code', async () => {
+  const srv = await start({ RATE_USER_CODE_USER: '3/900', RATE_USER_CODE_IP: '1000/900' });
+  const x = await signup(srv);
+  const y = await signup(srv);
+  const { data: good } = await initDevice(srv);
+  expectError(await x.post('/api/sync/claim', { user_code: wrongCode(1) }), 404, 'not_found');
+  expectError(await x.get(`/api/sync/request?code=${wrongCode(2)}`), 404, 'not_found');
+  expectError(await x.post('/api/sync/claim', { user_code: wrongCode(3) }), 404, 'not_found');
+  const r = await x.post('/api/sync/claim', { user_code: wrongCode(4) });
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+  const r2 = await x.post('/api/sync/claim', { user_code: good.user_code });
+  expectError(r2, 429, 'rate_limited');
+  expectRetryAfter(r2);
+  // another user (same IP, under its limit) is not affected
+  expectOk(await y.post('/api/sync/claim', { user_code: good.user_code }));
+});
+
+test('wrong user codes per IP: the count spans users', async () => {
+  const srv = await start({ RATE_USER_CODE_USER: '1000/900', RATE_USER_CODE_IP: '3/900' });
+  const x = await signup(srv);
+  const y = await signup(srv);
+  const z = await signup(srv);
+  expectError(await x.post('/api/sync/claim', { user_code: wrongCode(5) }), 404, 'not_found');
+  expectError(await x.post('/api/sync/claim', { user_code: wrongCode(6) }), 404, 'not_found');
+  expectError(await y.post('/api/sync/claim', { user_code: wrongCode(7) }), 404, 'not_found');
+  const r = await z.post('/api/sync/claim', { user_code: wrongCode(8) });
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+});
+
+finalChecks(() => servers);
