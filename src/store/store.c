@@ -285,14 +285,14 @@ store_tx(struct store *s, bool write, store_tx_fn fn, void *cls)
 		return STORE_UNAVAILABLE;
 	for (attempt = 0;; attempt++) {
 		rc = c->ops->begin(c, write);
-		if (rc == STORE_OK) {
+		if (rc == STORE_OK)
 			rc = fn(c, cls);
-			if (rc == STORE_OK)
-				rc = c->ops->commit(c);
-			if (rc == STORE_OK)
-				return STORE_OK;
-			c->ops->rollback(c);
-		}
+		if (rc == STORE_OK)
+			rc = c->ops->commit(c);
+		if (rc == STORE_OK)
+			return STORE_OK;
+		/* also after a failed begin or commit: whatever is open ends */
+		c->ops->rollback(c);
 		if (rc != STORE_BUSY || attempt + 1 >= STORE_TX_TRIES)
 			return rc;
 		store_backoff(attempt);

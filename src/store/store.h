@@ -212,6 +212,8 @@ struct store_ops {
 	/* transactions; write=true takes the write lock up front */
 	enum store_status (*begin)(struct store_conn *c, bool write);
 	enum store_status (*commit)(struct store_conn *c);
+	/* a no-op when no transaction is open (store_tx calls it after any
+	 * failure, including a failed begin or commit) */
 	void (*rollback)(struct store_conn *c);
 
 	/* users */
@@ -291,6 +293,7 @@ struct store_ops {
 	/* wrapped master keys */
 	enum store_status (*key_current)(struct store_conn *c,
 	    const char *user_id, struct arena *a, struct store_key *out);
+	/* STORE_EXISTS: the user has that version already */
 	enum store_status (*key_insert)(struct store_conn *c,
 	    const char *user_id, const struct store_key *k);
 

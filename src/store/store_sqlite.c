@@ -436,14 +436,16 @@ sq_step(struct sq_conn *q, enum sq_stmt id, sqlite3_stmt *st)
 	return sq_status(q, id, rc);
 }
 
-/* Runs a statement that returns no rows. */
+/* Runs a statement for its effect; a row it may return is ignored. */
 static enum store_status
 sq_exec(struct sq_conn *q, enum sq_stmt id, sqlite3_stmt *st)
 {
-	enum store_status rc;
+	int rc;
 
-	rc = sq_step(q, id, st);
-	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return STORE_OK;
+	return sq_status(q, id, rc);
 }
 
 /* As sq_exec, and STORE_NOT_FOUND when no row changed. */

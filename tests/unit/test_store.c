@@ -1,0 +1,1387 @@
+/*
+ * test_store: every operation of the store, through the store API only
+ * (store_open, store_conn, store_call, store_tx), so that the same file can
+ * run against every backend.
+ *
+ * By default it opens a fresh SQLite file in a temporary directory. With
+ * STORE_TEST_URL set it runs against that store instead (the tests make
+ * their own users and never assume an empty database); the SQLite-only
+ * cases (open errors, reopening the file) are then skipped.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "common/arena.h"
+#include "common/datatype.h"
+#include "common/token.h"
+#include "store/store.h"
+
+#define T0 1700000000000LL   /* a fixed "now", in ms */
+#define HOUR (3600LL * 1000)
+#define DAY (24 * HOUR)
+#define THREADS 2
+#define INCREMENTS 200
+
+struct fx {
+	char dir[64];
+	char path[128];
+	char url[1024];
+	bool sqlite;                    /* the default temporary file */
+	struct store *s;
+	char kept_user[STORE_ID_LEN + 1]; /* for the reopen test */
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct store_conn *
+conn(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c;
+
+	c = store_conn(fx->s);
+	assert_non_null(c);
+	return c;
+}
+
+static void
+rand_hash(uint8_t h[TOKEN_HASH_LEN])
+{
+	randombytes_buf(h, TOKEN_HASH_LEN);
+}
+
+static void
+copy(char *dst, size_t cap, const char *src)
+{
+	int n;
+
+	n = snprintf(dst, cap, "%s", src);
+	assert_true(n >= 0 && (size_t)n < cap);
+}
+
+/* A fresh user with a unique id and email. */
+static void
+new_user(struct store_conn *c, struct store_user *u)
+{
+	char hex[17];
+	uint8_t rnd[8];
+
+	memset(u, 0, sizeof(*u));
+	uuid_generate(u->id);
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	assert_true(snprintf(u->email, sizeof(u->email), "u-%s@example.com",
+	    hex) > 0);
+	copy(u->password_hash, sizeof(u->password_hash),
+	    "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	u->created_at = T0;
+	assert_int_equal(store_call(c, user_insert, u), STORE_OK);
+}
+
+static void
+new_device(struct store_conn *c, const char *user_id, int64_t created,
+    struct store_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	uuid_generate(d->id);
+	copy(d->user_id, sizeof(d->user_id), user_id);
+	copy(d->name, sizeof(d->name), "laptop");
+	copy(d->platform, sizeof(d->platform), "linux");
+	copy(d->app_version, sizeof(d->app_version), "1.2.3");
+	d->status = DEVICE_ACTIVE;
+	d->created_at = created;
+	assert_int_equal(store_call(c, device_insert, d), STORE_OK);
+}
+
+static void
+new_session(struct store_conn *c, const struct store_device *d,
+    int64_t expires, struct store_session *s, uint8_t tok[TOKEN_HASH_LEN])
+{
+	struct store_token t;
+
+	memset(s, 0, sizeof(*s));
+	copy(s->user_id, sizeof(s->user_id), d->user_id);
+	copy(s->device_id, sizeof(s->device_id), d->id);
+	s->created_at = T0;
+	s->expires_at = expires;
+	assert_int_equal(store_call(c, session_insert, s), STORE_OK);
+	assert_true(s->id > 0);
+	memset(&t, 0, sizeof(t));
+	rand_hash(t.hash);
+	t.session_id = s->id;
+	t.created_at = T0;
+	assert_int_equal(store_call(c, token_insert, &t), STORE_OK);
+	memcpy(tok, t.hash, TOKEN_HASH_LEN);
+}
+
+static void
+new_devreq(struct store_conn *c, int64_t expires, struct store_devreq *r)
+{
+	memset(r, 0, sizeof(*r));
+	rand_hash(r->temp_hash);
+	user_code_generate(r->user_code);
+	copy(r->device_name, sizeof(r->device_name), "desk");
+	copy(r->platform, sizeof(r->platform), "macos");
+	copy(r->app_version, sizeof(r->app_version), "2.0");
+	copy(r->ip, sizeof(r->ip), "192.0.2.1");
+	r->created_at = T0;
+	r->expires_at = expires;
+	r->state = DEVREQ_PENDING;
+	r->interval_s = 2;
+	assert_int_equal(store_call(c, devreq_insert, r), STORE_OK);
+	assert_true(r->id > 0);
+}
+
+/* Writes version v of a type with a blob made of v's byte. */
+static void
+write_item(struct store_conn *c, const char *user_id, int type, int64_t v,
+    size_t size, int keep)
+{
+	struct store_item it;
+	unsigned char *blob;
+
+	blob = malloc(size > 0 ? size : 1);
+	assert_non_null(blob);
+	memset(blob, (int)(v & 0xff), size);
+	memset(&it, 0, sizeof(it));
+	it.type = type;
+	it.version = v;
+	it.key_version = 1;
+	it.size = (int64_t)size;
+	it.updated_at = T0 + v;
+	copy(it.updated_by_device, sizeof(it.updated_by_device),
+	    "00000000-0000-4000-8000-000000000001");
+	it.blob = blob;
+	assert_int_equal(store_call(c, data_write, user_id, &it, keep),
+	    STORE_OK);
+	free(blob);
+}
+
+static void
+assert_blob(const struct store_item *it, int64_t v, size_t size)
+{
+	size_t i;
+
+	assert_non_null(it->blob);
+	assert_int_equal(it->size, (int64_t)size);
+	for (i = 0; i < size; i++)
+		assert_int_equal(it->blob[i], (unsigned char)(v & 0xff));
+}
+
+/* ---- fixture ----------------------------------------------------------- */
+
+static int
+group_setup(void **state)
+{
+	struct fx *fx;
+	const char *env;
+	char err[512];
+
+	if (sodium_init() < 0)
+		return -1;
+	if ((fx = calloc(1, sizeof(*fx))) == NULL)
+		return -1;
+	env = getenv("STORE_TEST_URL");
+	if (env != NULL && env[0] != '\0') {
+		copy(fx->url, sizeof(fx->url), env);
+	} else {
+		fx->sqlite = true;
+		copy(fx->dir, sizeof(fx->dir), "/tmp/test_store.XXXXXX");
+		if (mkdtemp(fx->dir) == NULL)
+			return -1;
+		assert_true(snprintf(fx->path, sizeof(fx->path), "%s/t.db",
+		    fx->dir) > 0);
+		assert_true(snprintf(fx->url, sizeof(fx->url), "sqlite:%s",
+		    fx->path) > 0);
+	}
+	err[0] = '\0';
+	if ((fx->s = store_open(fx->url, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static void
+rm(const char *dir, const char *name)
+{
+	char p[256];
+	int n;
+
+	n = snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (n >= 0 && (size_t)n < sizeof(p))
+		(void)unlink(p);
+}
+
+static int
+group_teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	if (fx == NULL)
+		return 0;
+	store_close(fx->s);
+	if (fx->sqlite) {
+		rm(fx->dir, "t.db");
+		rm(fx->dir, "t.db-wal");
+		rm(fx->dir, "t.db-shm");
+		rm(fx->dir, "newer.db");
+		rm(fx->dir, "newer.db-wal");
+		rm(fx->dir, "newer.db-shm");
+		(void)rmdir(fx->dir);
+	}
+	free(fx);
+	return 0;
+}
+
+/* ---- users and web sessions --------------------------------------------- */
+
+static void
+test_users(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, dup, got;
+	char longhash[STORE_PWHASH_MAX + 2];
+
+	new_user(c, &u);
+	dup = u;
+	uuid_generate(dup.id);
+	assert_int_equal(store_call(c, user_insert, &dup), STORE_EXISTS);
+
+	assert_int_equal(store_call(c, user_by_email, u.email, &got),
+	    STORE_OK);
+	assert_string_equal(got.id, u.id);
+	assert_string_equal(got.email, u.email);
+	assert_string_equal(got.password_hash, u.password_hash);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(store_call(c, user_by_email, "nobody@example.com",
+	    &got), STORE_NOT_FOUND);
+
+	assert_int_equal(store_call(c, user_by_id, u.id, &got), STORE_OK);
+	assert_string_equal(got.email, u.email);
+	assert_int_equal(store_call(c, user_by_id, dup.id, &got),
+	    STORE_NOT_FOUND);
+
+	assert_int_equal(store_call(c, user_set_password, u.id, "$new$hash"),
+	    STORE_OK);
+	assert_int_equal(store_call(c, user_by_id, u.id, &got), STORE_OK);
+	assert_string_equal(got.password_hash, "$new$hash");
+	assert_int_equal(store_call(c, user_set_password, dup.id, "$x"),
+	    STORE_NOT_FOUND);
+
+	/* a value longer than its field is refused, not cut */
+	memset(longhash, 'h', sizeof(longhash) - 1);
+	longhash[sizeof(longhash) - 1] = '\0';
+	assert_int_equal(store_call(c, user_set_password, u.id, longhash),
+	    STORE_ERROR);
+	assert_int_equal(store_call(c, user_by_id, u.id, &got), STORE_OK);
+	assert_string_equal(got.password_hash, "$new$hash");
+}
+
+static void
+test_websess(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_websess s1, s2, s3, sv, got;
+
+	new_user(c, &u);
+	new_user(c, &v);
+	memset(&s1, 0, sizeof(s1));
+	rand_hash(s1.hash);
+	copy(s1.user_id, sizeof(s1.user_id), u.id);
+	s1.created_at = s1.last_used_at = T0;
+	s1.expires_at = T0 + DAY;
+	s2 = s1;
+	rand_hash(s2.hash);
+	s3 = s1;
+	rand_hash(s3.hash);
+	sv = s1;
+	rand_hash(sv.hash);
+	copy(sv.user_id, sizeof(sv.user_id), v.id);
+	assert_int_equal(store_call(c, websess_insert, &s1), STORE_OK);
+	assert_int_equal(store_call(c, websess_insert, &s2), STORE_OK);
+	assert_int_equal(store_call(c, websess_insert, &sv), STORE_OK);
+	assert_int_equal(store_call(c, websess_insert, &s1), STORE_EXISTS);
+
+	assert_int_equal(store_call(c, websess_get, s1.hash, &got), STORE_OK);
+	assert_memory_equal(got.hash, s1.hash, TOKEN_HASH_LEN);
+	assert_string_equal(got.user_id, u.id);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.last_used_at, T0);
+	assert_int_equal(got.expires_at, T0 + DAY);
+
+	assert_int_equal(store_call(c, websess_touch, s1.hash, T0 + 5),
+	    STORE_OK);
+	assert_int_equal(store_call(c, websess_get, s1.hash, &got), STORE_OK);
+	assert_int_equal(got.last_used_at, T0 + 5);
+	assert_int_equal(store_call(c, websess_touch, s3.hash, T0),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_get, s3.hash, &got),
+	    STORE_NOT_FOUND);
+
+	/* all but s1; the other user's session stays */
+	assert_int_equal(store_call(c, websess_delete_others, u.id, s1.hash),
+	    STORE_OK);
+	assert_int_equal(store_call(c, websess_get, s1.hash, &got), STORE_OK);
+	assert_int_equal(store_call(c, websess_get, s2.hash, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_get, sv.hash, &got), STORE_OK);
+
+	assert_int_equal(store_call(c, websess_insert, &s3), STORE_OK);
+	assert_int_equal(store_call(c, websess_delete_others, u.id, NULL),
+	    STORE_OK);
+	assert_int_equal(store_call(c, websess_get, s1.hash, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_get, s3.hash, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_get, sv.hash, &got), STORE_OK);
+
+	assert_int_equal(store_call(c, websess_delete, sv.hash), STORE_OK);
+	assert_int_equal(store_call(c, websess_get, sv.hash, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_delete, sv.hash),
+	    STORE_NOT_FOUND);
+}
+
+/* ---- device flow, devices, sessions -------------------------------------- */
+
+static void
+test_devreq(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_device d;
+	struct store_devreq r, r2, got;
+
+	new_user(c, &u);
+	new_device(c, u.id, T0, &d);
+	new_devreq(c, T0 + 5 * 60 * 1000, &r);
+
+	assert_int_equal(store_call(c, devreq_by_temp, r.temp_hash, &got),
+	    STORE_OK);
+	assert_int_equal(got.id, r.id);
+	assert_memory_equal(got.temp_hash, r.temp_hash, TOKEN_HASH_LEN);
+	assert_string_equal(got.user_code, r.user_code);
+	assert_string_equal(got.device_name, "desk");
+	assert_string_equal(got.platform, "macos");
+	assert_string_equal(got.app_version, "2.0");
+	assert_string_equal(got.ip, "192.0.2.1");
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.expires_at, T0 + 5 * 60 * 1000);
+	assert_int_equal(got.state, DEVREQ_PENDING);
+	assert_string_equal(got.user_id, "");
+	assert_string_equal(got.device_id, "");
+	assert_int_equal(got.interval_s, 2);
+	assert_int_equal(got.last_poll_at, 0);
+
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_call(c, devreq_by_code, r.user_code, &got),
+	    STORE_OK);
+	assert_int_equal(got.id, r.id);
+	assert_int_equal(store_call(c, devreq_by_code, "BBBBBBBB!", &got),
+	    STORE_NOT_FOUND);
+
+	/* a second request with the same user code collides */
+	r2 = r;
+	rand_hash(r2.temp_hash);
+	assert_int_equal(store_call(c, devreq_insert, &r2), STORE_EXISTS);
+
+	r.state = DEVREQ_CLAIMED;
+	copy(r.user_id, sizeof(r.user_id), u.id);
+	copy(r.device_id, sizeof(r.device_id), d.id);
+	r.interval_s = 7;
+	r.last_poll_at = T0 + 1000;
+	assert_int_equal(store_call(c, devreq_update, &r), STORE_OK);
+	assert_int_equal(store_call(c, devreq_by_temp, r.temp_hash, &got),
+	    STORE_OK);
+	assert_int_equal(got.state, DEVREQ_CLAIMED);
+	assert_string_equal(got.user_id, u.id);
+	assert_string_equal(got.device_id, d.id);
+	assert_int_equal(got.interval_s, 7);
+	assert_int_equal(got.last_poll_at, T0 + 1000);
+
+	r.state = DEVREQ_DENIED;
+	r.device_id[0] = '\0';
+	assert_int_equal(store_call(c, devreq_update, &r), STORE_OK);
+	assert_int_equal(store_call(c, devreq_by_code, r.user_code, &got),
+	    STORE_OK);
+	assert_int_equal(got.state, DEVREQ_DENIED);
+	assert_string_equal(got.device_id, "");
+
+	r2.id = r.id + 1000000;
+	assert_int_equal(store_call(c, devreq_update, &r2), STORE_NOT_FOUND);
+}
+
+static void
+test_devices(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_device d1, d2, got, *list;
+	struct arena *a;
+	size_t n;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	new_device(c, u.id, T0, &d1);
+	new_device(c, u.id, T0 + 1, &d2);
+	assert_int_equal(store_call(c, device_insert, &d1), STORE_EXISTS);
+
+	assert_int_equal(store_call(c, device_get, u.id, d1.id, &got),
+	    STORE_OK);
+	assert_string_equal(got.id, d1.id);
+	assert_string_equal(got.user_id, u.id);
+	assert_string_equal(got.name, "laptop");
+	assert_string_equal(got.platform, "linux");
+	assert_string_equal(got.app_version, "1.2.3");
+	assert_int_equal(got.status, DEVICE_ACTIVE);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.last_seen_at, 0);
+	assert_string_equal(got.last_ip, "");
+	/* another user's device looks missing */
+	assert_int_equal(store_call(c, device_get, v.id, d1.id, &got),
+	    STORE_NOT_FOUND);
+
+	assert_int_equal(store_call(c, device_list, u.id, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, d2.id);   /* newest first */
+	assert_string_equal(list[1].id, d1.id);
+	assert_int_equal(store_call(c, device_list, v.id, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_call(c, device_set_status, u.id, d1.id,
+	    DEVICE_REVOKED), STORE_OK);
+	assert_int_equal(store_call(c, device_get, u.id, d1.id, &got),
+	    STORE_OK);
+	assert_int_equal(got.status, DEVICE_REVOKED);
+	assert_int_equal(store_call(c, device_set_status, v.id, d2.id,
+	    DEVICE_REVOKED), STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, device_get, u.id, d2.id, &got),
+	    STORE_OK);
+	assert_int_equal(got.status, DEVICE_ACTIVE);
+
+	assert_int_equal(store_call(c, device_touch, d2.id, T0 + 77,
+	    "2001:db8::1"), STORE_OK);
+	assert_int_equal(store_call(c, device_get, u.id, d2.id, &got),
+	    STORE_OK);
+	assert_int_equal(got.last_seen_at, T0 + 77);
+	assert_string_equal(got.last_ip, "2001:db8::1");
+	assert_int_equal(store_call(c, device_touch, v.id, T0, "x"),
+	    STORE_NOT_FOUND);
+	arena_free(a);
+}
+
+static void
+test_sessions_tokens(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_device d, d2, dev;
+	struct store_session s, s2, s3, sess;
+	struct store_token tok, t2;
+	uint8_t h1[TOKEN_HASH_LEN], h2[TOKEN_HASH_LEN], h3[TOKEN_HASH_LEN];
+	uint8_t unknown[TOKEN_HASH_LEN];
+
+	new_user(c, &u);
+	new_device(c, u.id, T0, &d);
+	new_device(c, u.id, T0, &d2);
+	new_session(c, &d, T0 + 90 * DAY, &s, h1);
+
+	assert_int_equal(store_call(c, token_lookup, h1, &tok, &sess, &dev),
+	    STORE_OK);
+	assert_memory_equal(tok.hash, h1, TOKEN_HASH_LEN);
+	assert_int_equal(tok.session_id, s.id);
+	assert_int_equal(tok.created_at, T0);
+	assert_false(tok.used);
+	assert_false(tok.has_successor);
+	assert_int_equal(sess.id, s.id);
+	assert_string_equal(sess.user_id, u.id);
+	assert_string_equal(sess.device_id, d.id);
+	assert_int_equal(sess.expires_at, T0 + 90 * DAY);
+	assert_int_equal(sess.revoked_at, 0);
+	assert_string_equal(dev.id, d.id);
+	assert_string_equal(dev.user_id, u.id);
+	assert_string_equal(dev.name, "laptop");
+	assert_int_equal(dev.status, DEVICE_ACTIVE);
+	rand_hash(unknown);
+	assert_int_equal(store_call(c, token_lookup, unknown, &tok, &sess,
+	    &dev), STORE_NOT_FOUND);
+
+	/* rotation: h1 -> h2 */
+	memset(&t2, 0, sizeof(t2));
+	rand_hash(t2.hash);
+	memcpy(h2, t2.hash, TOKEN_HASH_LEN);
+	t2.session_id = s.id;
+	t2.created_at = T0 + 10;
+	assert_int_equal(store_call(c, token_insert, &t2), STORE_OK);
+	assert_int_equal(store_call(c, token_insert, &t2), STORE_EXISTS);
+	tok.used = true;
+	tok.has_successor = true;
+	memcpy(tok.successor, h2, TOKEN_HASH_LEN);
+	tok.grace_until = T0 + 60000;
+	assert_int_equal(store_call(c, token_update, &tok), STORE_OK);
+	memset(&tok, 0, sizeof(tok));
+	assert_int_equal(store_call(c, token_lookup, h1, &tok, NULL, NULL),
+	    STORE_OK);
+	assert_true(tok.used);
+	assert_true(tok.has_successor);
+	assert_memory_equal(tok.successor, h2, TOKEN_HASH_LEN);
+	assert_int_equal(tok.grace_until, T0 + 60000);
+	memcpy(tok.hash, unknown, TOKEN_HASH_LEN);
+	assert_int_equal(store_call(c, token_update, &tok), STORE_NOT_FOUND);
+
+	assert_int_equal(store_call(c, token_delete, h1), STORE_OK);
+	assert_int_equal(store_call(c, token_lookup, h1, &tok, &sess, &dev),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, token_delete, h1), STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, token_lookup, h2, &tok, &sess, &dev),
+	    STORE_OK);
+	assert_int_equal(tok.session_id, s.id);
+
+	/* a token of a session that does not exist */
+	t2.session_id = s.id + 1000000;
+	rand_hash(t2.hash);
+	assert_int_equal(store_call(c, token_insert, &t2), STORE_NOT_FOUND);
+
+	/* revocation keeps the first time */
+	assert_int_equal(store_call(c, session_revoke, s.id, T0 + 100),
+	    STORE_OK);
+	assert_int_equal(store_call(c, session_revoke, s.id, T0 + 200),
+	    STORE_OK);
+	assert_int_equal(store_call(c, token_lookup, h2, NULL, &sess, NULL),
+	    STORE_OK);
+	assert_int_equal(sess.revoked_at, T0 + 100);
+	assert_int_equal(store_call(c, session_revoke, s.id + 1000000, T0),
+	    STORE_NOT_FOUND);
+
+	/* revoking a device ends its live sessions, and only those */
+	new_session(c, &d, T0 + DAY, &s2, h2);
+	new_session(c, &d2, T0 + DAY, &s3, h3);
+	assert_int_equal(store_call(c, session_revoke_device, d.id, T0 + 300),
+	    STORE_OK);
+	assert_int_equal(store_call(c, token_lookup, h2, NULL, &sess, NULL),
+	    STORE_OK);
+	assert_int_equal(sess.id, s2.id);
+	assert_int_equal(sess.revoked_at, T0 + 300);
+	assert_int_equal(store_call(c, token_lookup, h3, NULL, &sess, NULL),
+	    STORE_OK);
+	assert_int_equal(sess.revoked_at, 0);
+}
+
+/* ---- configuration and keys ------------------------------------------------ */
+
+static void
+test_config(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_config cfg, got;
+	int t;
+
+	new_user(c, &u);
+	assert_int_equal(store_call(c, config_get, u.id, &got), STORE_OK);
+	for (t = 0; t < DT_COUNT; t++)
+		assert_true(got.enabled[t]);
+	assert_int_equal(got.updated_at, 0);
+
+	for (t = 0; t < DT_COUNT; t++)
+		cfg.enabled[t] = true;
+	cfg.enabled[DT_SECRET] = false;
+	cfg.updated_at = T0;
+	assert_int_equal(store_call(c, config_put, u.id, &cfg), STORE_OK);
+	assert_int_equal(store_call(c, config_get, u.id, &got), STORE_OK);
+	for (t = 0; t < DT_COUNT; t++)
+		assert_int_equal(got.enabled[t], t != DT_SECRET);
+	assert_int_equal(got.updated_at, T0);
+
+	cfg.enabled[DT_SECRET] = true;
+	cfg.enabled[DT_HISTORY] = false;
+	cfg.updated_at = T0 + 1;
+	assert_int_equal(store_call(c, config_put, u.id, &cfg), STORE_OK);
+	assert_int_equal(store_call(c, config_get, u.id, &got), STORE_OK);
+	for (t = 0; t < DT_COUNT; t++)
+		assert_int_equal(got.enabled[t], t != DT_HISTORY);
+	assert_int_equal(got.updated_at, T0 + 1);
+}
+
+static void
+test_keys(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_key k, got;
+	struct arena *a;
+	unsigned char wrapped[60];
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	assert_int_equal(store_call(c, key_current, u.id, a, &got),
+	    STORE_NOT_FOUND);
+
+	randombytes_buf(wrapped, sizeof(wrapped));
+	memset(&k, 0, sizeof(k));
+	k.version = 1;
+	k.wrapped = wrapped;
+	k.wrapped_len = sizeof(wrapped);
+	k.kdf = "{\"name\":\"argon2id\",\"t\":3}";
+	k.created_at = T0;
+	assert_int_equal(store_call(c, key_insert, u.id, &k), STORE_OK);
+	assert_int_equal(store_call(c, key_current, u.id, a, &got), STORE_OK);
+	assert_int_equal(got.version, 1);
+	assert_int_equal(got.wrapped_len, sizeof(wrapped));
+	assert_memory_equal(got.wrapped, wrapped, sizeof(wrapped));
+	assert_string_equal(got.kdf, k.kdf);
+	assert_int_equal(got.created_at, T0);
+	assert_string_equal(got.created_by_device, "");
+
+	k.version = 2;
+	wrapped[0] ^= 0xff;
+	k.kdf = "{\"name\":\"argon2id\",\"t\":4}";
+	k.created_at = T0 + 1;
+	copy(k.created_by_device, sizeof(k.created_by_device),
+	    "00000000-0000-4000-8000-000000000002");
+	assert_int_equal(store_call(c, key_insert, u.id, &k), STORE_OK);
+	assert_int_equal(store_call(c, key_insert, u.id, &k), STORE_EXISTS);
+	assert_int_equal(store_call(c, key_current, u.id, a, &got), STORE_OK);
+	assert_int_equal(got.version, 2);
+	assert_memory_equal(got.wrapped, wrapped, sizeof(wrapped));
+	assert_string_equal(got.kdf, k.kdf);
+	assert_string_equal(got.created_by_device, k.created_by_device);
+
+	assert_int_equal(store_call(c, key_current, v.id, a, &got),
+	    STORE_NOT_FOUND);
+	arena_free(a);
+}
+
+/* ---- encrypted data ---------------------------------------------------------- */
+
+static void
+test_data(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_item got, tomb, *list;
+	struct arena *a;
+	size_t n;
+	int64_t ver;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	assert_int_equal(store_call(c, data_head, u.id, DT_HISTORY, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, data_get, u.id, DT_HISTORY, a, &got),
+	    STORE_NOT_FOUND);
+
+	write_item(c, u.id, DT_HISTORY, 1, 100, 3);
+	assert_int_equal(store_call(c, data_head, u.id, DT_HISTORY, &got),
+	    STORE_OK);
+	assert_int_equal(got.type, DT_HISTORY);
+	assert_int_equal(got.version, 1);
+	assert_int_equal(got.key_version, 1);
+	assert_int_equal(got.size, 100);
+	assert_int_equal(got.updated_at, T0 + 1);
+	assert_string_equal(got.updated_by_device,
+	    "00000000-0000-4000-8000-000000000001");
+	assert_false(got.deleted);
+	assert_null(got.blob);
+	assert_int_equal(store_call(c, data_get, u.id, DT_HISTORY, a, &got),
+	    STORE_OK);
+	assert_int_equal(got.version, 1);
+	assert_blob(&got, 1, 100);
+
+	/* five writes, three revisions kept */
+	for (ver = 2; ver <= 5; ver++)
+		write_item(c, u.id, DT_HISTORY, ver, 100 + (size_t)ver, 3);
+	assert_int_equal(store_call(c, data_get, u.id, DT_HISTORY, a, &got),
+	    STORE_OK);
+	assert_int_equal(got.version, 5);
+	assert_blob(&got, 5, 105);
+	assert_int_equal(store_call(c, revision_list, u.id, DT_HISTORY, a,
+	    &list, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[0].version, 5);
+	assert_int_equal(list[1].version, 4);
+	assert_int_equal(list[2].version, 3);
+	assert_int_equal(list[1].size, 104);
+	assert_null(list[0].blob);
+	assert_int_equal(store_call(c, revision_get, u.id, DT_HISTORY, 2, a,
+	    &got), STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, revision_get, u.id, DT_HISTORY, 4, a,
+	    &got), STORE_OK);
+	assert_int_equal(got.version, 4);
+	assert_blob(&got, 4, 104);
+
+	/* a second type; the list comes in type order, blobs on request */
+	write_item(c, u.id, DT_SECRET, 1, 0, 3);
+	assert_int_equal(store_call(c, data_list, u.id, false, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].type, DT_HISTORY);
+	assert_int_equal(list[1].type, DT_SECRET);
+	assert_null(list[0].blob);
+	assert_null(list[1].blob);
+	assert_int_equal(store_call(c, data_list, u.id, true, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	assert_blob(&list[0], 5, 105);
+	assert_blob(&list[1], 1, 0);    /* empty, but not NULL */
+
+	/* a tombstone: head only; the revisions stay for recovery */
+	memset(&tomb, 0, sizeof(tomb));
+	tomb.type = DT_HISTORY;
+	tomb.version = 6;
+	tomb.key_version = 1;
+	tomb.updated_at = T0 + 6;
+	tomb.deleted = true;
+	assert_int_equal(store_call(c, data_write, u.id, &tomb, 3), STORE_OK);
+	assert_int_equal(store_call(c, data_head, u.id, DT_HISTORY, &got),
+	    STORE_OK);
+	assert_true(got.deleted);
+	assert_int_equal(got.version, 6);
+	assert_int_equal(store_call(c, data_get, u.id, DT_HISTORY, a, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, data_list, u.id, true, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].type, DT_SECRET);
+	assert_int_equal(store_call(c, revision_list, u.id, DT_HISTORY, a,
+	    &list, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[0].version, 5);
+
+	/* the count goes on after a tombstone */
+	write_item(c, u.id, DT_HISTORY, 7, 64 * 1024, 3);
+	assert_int_equal(store_call(c, data_get, u.id, DT_HISTORY, a, &got),
+	    STORE_OK);
+	assert_int_equal(got.version, 7);
+	assert_false(got.deleted);
+	assert_blob(&got, 7, 64 * 1024);
+	assert_int_equal(store_call(c, revision_list, u.id, DT_HISTORY, a,
+	    &list, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[0].version, 7);
+	assert_int_equal(list[2].version, 4);
+
+	/* another user sees nothing of it */
+	assert_int_equal(store_call(c, data_head, v.id, DT_HISTORY, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, data_get, v.id, DT_HISTORY, a, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, data_list, v.id, true, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_call(c, revision_list, v.id, DT_HISTORY, a,
+	    &list, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_call(c, revision_get, v.id, DT_HISTORY, 7, a,
+	    &got), STORE_NOT_FOUND);
+	arena_free(a);
+}
+
+/* ---- audit and events ----------------------------------------------------------- */
+
+static void
+test_audit(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_audit e, *list;
+	struct arena *a;
+	int64_t ids[5];
+	char ua[300];
+	size_t n;
+	int i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	for (i = 0; i < 5; i++) {
+		memset(&e, 0, sizeof(e));
+		copy(e.user_id, sizeof(e.user_id), u.id);
+		assert_true(snprintf(e.event_type, sizeof(e.event_type),
+		    "type_%d", i) > 0);
+		copy(e.ip, sizeof(e.ip), "198.51.100.7");
+		if (i == 1) {
+			copy(e.device_id, sizeof(e.device_id),
+			    "00000000-0000-4000-8000-000000000003");
+			e.user_agent = "Flamingo/1.0";
+			e.metadata = "{\"k\":1}";
+		}
+		e.created_at = T0 + i;
+		assert_int_equal(store_call(c, audit_insert, &e), STORE_OK);
+		ids[i] = e.id;
+		if (i > 0)
+			assert_true(ids[i] > ids[i - 1]);
+	}
+	/* an over-long user agent is cut at a character boundary */
+	memset(ua, 'a', STORE_UA_MAX - 1);
+	memcpy(ua + STORE_UA_MAX - 1, "\xc3\xa9tail", 7);
+	memset(&e, 0, sizeof(e));
+	copy(e.user_id, sizeof(e.user_id), v.id);
+	copy(e.event_type, sizeof(e.event_type), "login");
+	e.user_agent = ua;
+	assert_int_equal(store_call(c, audit_insert, &e), STORE_OK);
+	assert_int_equal(store_call(c, audit_list, v.id, 0, 10, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_non_null(list[0].user_agent);
+	assert_int_equal(strlen(list[0].user_agent), STORE_UA_MAX - 1);
+	assert_null(list[0].metadata);
+
+	assert_int_equal(store_call(c, audit_list, u.id, 0, 50, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 5);
+	assert_int_equal(list[0].id, ids[4]);   /* newest first */
+	assert_int_equal(list[4].id, ids[0]);
+	assert_string_equal(list[4].event_type, "type_0");
+	assert_string_equal(list[3].device_id,
+	    "00000000-0000-4000-8000-000000000003");
+	assert_string_equal(list[3].user_agent, "Flamingo/1.0");
+	assert_string_equal(list[3].metadata, "{\"k\":1}");
+	assert_string_equal(list[3].ip, "198.51.100.7");
+	assert_int_equal(list[3].created_at, T0 + 1);
+	assert_string_equal(list[4].device_id, "");
+	assert_null(list[4].user_agent);
+
+	/* paging back */
+	assert_int_equal(store_call(c, audit_list, u.id, 0, 2, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[1].id, ids[3]);
+	assert_int_equal(store_call(c, audit_list, u.id, list[1].id, 2, a,
+	    &list, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, ids[2]);
+	assert_int_equal(list[1].id, ids[1]);
+	assert_int_equal(store_call(c, audit_list, u.id, ids[1], 2, a, &list,
+	    &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, ids[0]);
+	assert_int_equal(store_call(c, audit_list, u.id, ids[0], 2, a, &list,
+	    &n), STORE_OK);
+	assert_int_equal(n, 0);
+	/* a limit below one means one */
+	assert_int_equal(store_call(c, audit_list, u.id, 0, 0, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	arena_free(a);
+}
+
+static void
+test_events(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_event e, *list;
+	struct arena *a;
+	int64_t ids[3], last;
+	size_t n;
+	int i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	assert_int_equal(store_call(c, event_last_id, u.id, &last), STORE_OK);
+	assert_int_equal(last, 0);
+	for (i = 0; i < 3; i++) {
+		memset(&e, 0, sizeof(e));
+		copy(e.user_id, sizeof(e.user_id), i == 1 ? v.id : u.id);
+		copy(e.type, sizeof(e.type), i == 2 ? "device_revoked" :
+		    "data_updated");
+		e.data_type = i == 2 ? -1 : DT_COLLECTION;
+		e.version = i == 2 ? 0 : 10 + i;
+		if (i == 0)
+			copy(e.origin_device_id, sizeof(e.origin_device_id),
+			    "00000000-0000-4000-8000-000000000004");
+		e.created_at = T0 + i;
+		assert_int_equal(store_call(c, event_insert, &e), STORE_OK);
+		ids[i] = e.id;
+		if (i > 0)
+			assert_true(ids[i] > ids[i - 1]);
+	}
+	assert_int_equal(store_call(c, event_last_id, u.id, &last), STORE_OK);
+	assert_int_equal(last, ids[2]);
+	assert_int_equal(store_call(c, event_last_id, v.id, &last), STORE_OK);
+	assert_int_equal(last, ids[1]);
+
+	assert_int_equal(store_call(c, event_list, u.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);                 /* v's event is not there */
+	assert_int_equal(list[0].id, ids[0]);   /* oldest first */
+	assert_string_equal(list[0].user_id, u.id);
+	assert_string_equal(list[0].type, "data_updated");
+	assert_int_equal(list[0].data_type, DT_COLLECTION);
+	assert_int_equal(list[0].version, 10);
+	assert_string_equal(list[0].origin_device_id,
+	    "00000000-0000-4000-8000-000000000004");
+	assert_int_equal(list[0].created_at, T0);
+	assert_int_equal(list[1].id, ids[2]);
+	assert_string_equal(list[1].type, "device_revoked");
+	assert_int_equal(list[1].data_type, -1);
+	assert_int_equal(list[1].version, 0);
+	assert_string_equal(list[1].origin_device_id, "");
+
+	assert_int_equal(store_call(c, event_list, u.id, ids[0], 100, a, &list,
+	    &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, ids[2]);
+	assert_int_equal(store_call(c, event_list, u.id, ids[2], 100, a, &list,
+	    &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_call(c, event_list, u.id, 0, 1, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, ids[0]);
+	assert_int_equal(store_call(c, event_list, u.id, 0, -5, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	arena_free(a);
+}
+
+/* ---- rate limits and housekeeping ----------------------------------------------- */
+
+static void
+test_rate(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct rate_state st, got;
+	char key[64];
+	uint8_t rnd[8];
+	char hex[17];
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	assert_true(snprintf(key, sizeof(key), "login:ip:%s", hex) > 0);
+
+	memset(&got, 0xff, sizeof(got));
+	assert_int_equal(store_call(c, rate_get, key, &got), STORE_OK);
+	assert_int_equal(got.window_start, 0);
+	assert_int_equal(got.count, 0);
+	assert_int_equal(got.blocked_until, 0);
+
+	st.window_start = T0;
+	st.count = 3;
+	st.blocked_until = 0;
+	assert_int_equal(store_call(c, rate_put, key, &st, T0 + HOUR),
+	    STORE_OK);
+	assert_int_equal(store_call(c, rate_get, key, &got), STORE_OK);
+	assert_int_equal(got.window_start, T0);
+	assert_int_equal(got.count, 3);
+	assert_int_equal(got.blocked_until, 0);
+
+	st.count = 11;
+	st.blocked_until = T0 + 2000;
+	assert_int_equal(store_call(c, rate_put, key, &st, T0 + HOUR),
+	    STORE_OK);
+	assert_int_equal(store_call(c, rate_get, key, &got), STORE_OK);
+	assert_int_equal(got.count, 11);
+	assert_int_equal(got.blocked_until, T0 + 2000);
+
+	assert_int_equal(store_call(c, rate_delete, key), STORE_OK);
+	assert_int_equal(store_call(c, rate_get, key, &got), STORE_OK);
+	assert_int_equal(got.count, 0);
+	assert_int_equal(store_call(c, rate_delete, key), STORE_OK);
+}
+
+static void
+test_prune(void **state)
+{
+	struct store_conn *c = conn(state);
+	const int64_t now = T0 + 1000 * DAY;   /* later than every other test */
+	struct store_user u;
+	struct store_device d;
+	struct store_devreq old, recent, got;
+	struct store_session s_exp, s_rev_old, s_rev_new, s_live, sess;
+	struct store_websess w_exp, w_live, wgot;
+	struct rate_state rs, rgot;
+	uint8_t h_exp[TOKEN_HASH_LEN], h_rev_old[TOKEN_HASH_LEN];
+	uint8_t h_rev_new[TOKEN_HASH_LEN], h_live[TOKEN_HASH_LEN];
+
+	new_user(c, &u);
+	new_device(c, u.id, T0, &d);
+	new_devreq(c, now - 2 * HOUR, &old);
+	new_devreq(c, now - HOUR / 2, &recent);
+
+	new_session(c, &d, now - 2 * DAY, &s_exp, h_exp);
+	new_session(c, &d, now + DAY, &s_rev_old, h_rev_old);
+	new_session(c, &d, now + DAY, &s_rev_new, h_rev_new);
+	new_session(c, &d, now + DAY, &s_live, h_live);
+	assert_int_equal(store_call(c, session_revoke, s_rev_old.id,
+	    now - 2 * DAY), STORE_OK);
+	assert_int_equal(store_call(c, session_revoke, s_rev_new.id,
+	    now - HOUR), STORE_OK);
+
+	memset(&w_exp, 0, sizeof(w_exp));
+	rand_hash(w_exp.hash);
+	copy(w_exp.user_id, sizeof(w_exp.user_id), u.id);
+	w_exp.expires_at = now - 1;
+	w_live = w_exp;
+	rand_hash(w_live.hash);
+	w_live.expires_at = now + HOUR;
+	assert_int_equal(store_call(c, websess_insert, &w_exp), STORE_OK);
+	assert_int_equal(store_call(c, websess_insert, &w_live), STORE_OK);
+
+	rs.window_start = now - HOUR;
+	rs.count = 5;
+	rs.blocked_until = 0;
+	assert_int_equal(store_call(c, rate_put, "prune:old", &rs, now - 1),
+	    STORE_OK);
+	assert_int_equal(store_call(c, rate_put, "prune:live", &rs, now + 1),
+	    STORE_OK);
+
+	assert_int_equal(store_call(c, prune, now), STORE_OK);
+
+	assert_int_equal(store_call(c, devreq_by_temp, old.temp_hash, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, devreq_by_temp, recent.temp_hash, &got),
+	    STORE_OK);
+	assert_int_equal(store_call(c, token_lookup, h_exp, NULL, &sess, NULL),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, token_lookup, h_rev_old, NULL, &sess,
+	    NULL), STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, session_revoke, s_exp.id, now),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, session_revoke, s_rev_old.id, now),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, token_lookup, h_rev_new, NULL, &sess,
+	    NULL), STORE_OK);
+	assert_int_equal(sess.revoked_at, now - HOUR);
+	assert_int_equal(store_call(c, token_lookup, h_live, NULL, &sess,
+	    NULL), STORE_OK);
+	assert_int_equal(sess.revoked_at, 0);
+	assert_int_equal(store_call(c, websess_get, w_exp.hash, &wgot),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, websess_get, w_live.hash, &wgot),
+	    STORE_OK);
+	assert_int_equal(store_call(c, rate_get, "prune:old", &rgot),
+	    STORE_OK);
+	assert_int_equal(rgot.count, 0);
+	assert_int_equal(store_call(c, rate_get, "prune:live", &rgot),
+	    STORE_OK);
+	assert_int_equal(rgot.count, 5);
+	assert_int_equal(store_call(c, rate_delete, "prune:live"), STORE_OK);
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+struct tx_dev {
+	struct store_device d;
+	enum store_status result;
+	int calls;
+	int busy_first;                 /* calls that answer STORE_BUSY */
+};
+
+static enum store_status
+tx_insert_device(struct store_conn *c, void *cls)
+{
+	struct tx_dev *t = cls;
+	enum store_status rc;
+
+	t->calls++;
+	if ((rc = store_call(c, device_insert, &t->d)) != STORE_OK)
+		return rc;
+	if (t->calls <= t->busy_first)
+		return STORE_BUSY;
+	return t->result;
+}
+
+static void
+test_tx(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_device got;
+	struct tx_dev t;
+
+	new_user(c, &u);
+	memset(&t, 0, sizeof(t));
+	new_device(c, u.id, T0, &t.d);  /* then a fresh id for each case */
+
+	uuid_generate(t.d.id);
+	t.result = STORE_OK;
+	assert_int_equal(store_tx(fx->s, true, tx_insert_device, &t),
+	    STORE_OK);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_OK);
+
+	/* an abort leaves nothing behind */
+	uuid_generate(t.d.id);
+	t.calls = 0;
+	t.result = STORE_ABORT;
+	assert_int_equal(store_tx(fx->s, true, tx_insert_device, &t),
+	    STORE_ABORT);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_NOT_FOUND);
+
+	/* so does a hard error, which is not retried */
+	t.calls = 0;
+	t.result = STORE_NOT_FOUND;
+	assert_int_equal(store_tx(fx->s, true, tx_insert_device, &t),
+	    STORE_NOT_FOUND);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_NOT_FOUND);
+
+	/* busy is retried, each try starting from scratch */
+	t.calls = 0;
+	t.busy_first = 3;
+	t.result = STORE_OK;
+	assert_int_equal(store_tx(fx->s, true, tx_insert_device, &t),
+	    STORE_OK);
+	assert_int_equal(t.calls, 4);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_OK);
+
+	/* ... a bounded number of times */
+	uuid_generate(t.d.id);
+	t.calls = 0;
+	t.busy_first = 1000;
+	assert_int_equal(store_tx(fx->s, true, tx_insert_device, &t),
+	    STORE_BUSY);
+	assert_true(t.calls > 1 && t.calls < 100);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_NOT_FOUND);
+
+	/* a read transaction */
+	uuid_generate(t.d.id);
+	t.calls = 0;
+	t.busy_first = 0;
+	assert_int_equal(store_tx(fx->s, false, tx_insert_device, &t),
+	    STORE_OK);
+	assert_int_equal(store_call(c, device_get, u.id, t.d.id, &got),
+	    STORE_OK);
+
+	assert_int_equal(store_call(c, ping), STORE_OK);
+	assert_string_equal(store_backend(fx->s), store_ops(fx->s)->name);
+}
+
+/* ---- concurrency ------------------------------------------------------------- */
+
+struct worker {
+	struct store *s;
+	const char *user_id;
+	struct store_conn *main_conn;
+	int failures;                   /* store_tx that did not commit */
+	int shared_conn;                /* got the main thread's connection */
+};
+
+/* One increment: the head's version + 1, and its event, in one commit. */
+static enum store_status
+tx_increment(struct store_conn *c, void *cls)
+{
+	const struct worker *w = cls;
+	struct store_item it;
+	struct store_event ev;
+	enum store_status rc;
+	unsigned char blob[8] = "counter";
+
+	rc = store_call(c, data_head, w->user_id, DT_SETTING, &it);
+	if (rc == STORE_NOT_FOUND) {
+		memset(&it, 0, sizeof(it));
+		it.type = DT_SETTING;
+	} else if (rc != STORE_OK) {
+		return rc;
+	}
+	it.version++;
+	it.size = sizeof(blob);
+	it.blob = blob;
+	it.deleted = false;
+	if ((rc = store_call(c, data_write, w->user_id, &it, 2)) != STORE_OK)
+		return rc;
+	memset(&ev, 0, sizeof(ev));
+	memcpy(ev.user_id, w->user_id, STORE_ID_LEN + 1);
+	memcpy(ev.type, "data_updated", sizeof("data_updated"));
+	ev.data_type = DT_SETTING;
+	ev.version = it.version;
+	return store_call(c, event_insert, &ev);
+}
+
+static void *
+worker_run(void *p)
+{
+	struct worker *w = p;
+	int i;
+
+	if (store_conn(w->s) == w->main_conn)
+		w->shared_conn = 1;
+	for (i = 0; i < INCREMENTS; i++)
+		if (store_tx(w->s, true, tx_increment, w) != STORE_OK)
+			w->failures++;
+	return NULL;
+}
+
+static void
+test_concurrent(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct worker w[THREADS];
+	pthread_t th[THREADS];
+	struct store_item got, *revs;
+	struct store_event *evs;
+	struct arena *a;
+	size_t n, i;
+
+	assert_ptr_equal(store_conn(fx->s), c);  /* one per thread */
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	for (i = 0; i < THREADS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].s = fx->s;
+		w[i].user_id = u.id;
+		w[i].main_conn = c;
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+		assert_int_equal(w[i].shared_conn, 0);
+	}
+
+	assert_int_equal(store_call(c, data_head, u.id, DT_SETTING, &got),
+	    STORE_OK);
+	assert_int_equal(got.version, THREADS * INCREMENTS);
+	assert_int_equal(store_call(c, revision_list, u.id, DT_SETTING, a,
+	    &revs, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	/* event ids follow commit order: versions come out 1, 2, 3, ... */
+	assert_int_equal(store_call(c, event_list, u.id, 0, 10000, a, &evs,
+	    &n), STORE_OK);
+	assert_int_equal(n, THREADS * INCREMENTS);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(evs[i].version, (int64_t)i + 1);
+		if (i > 0)
+			assert_true(evs[i].id > evs[i - 1].id);
+	}
+	arena_free(a);
+	copy(fx->kept_user, sizeof(fx->kept_user), u.id);
+}
+
+/* ---- SQLite only: opening ---------------------------------------------------- */
+
+static void
+expect_open_error(const char *url, const char *want, const char *never)
+{
+	struct store *s;
+	char err[512];
+
+	err[0] = '\0';
+	s = store_open(url, err, sizeof(err));
+	assert_null(s);
+	if (strstr(err, want) == NULL)
+		fail_msg("store_open(%s): '%s' lacks '%s'", url, err, want);
+	assert_null(strchr(err, '\n'));
+	if (never != NULL)
+		assert_null(strstr(err, never));
+}
+
+static void
+test_open_errors(void **state)
+{
+	struct fx *fx = *state;
+	char url[256], path[200];
+	sqlite3 *db;
+
+	if (!fx->sqlite)
+		skip();
+	expect_open_error("", "DATABASE_URL", NULL);
+	expect_open_error("flamingo.db", "DATABASE_URL", NULL);
+	expect_open_error("mysql://u:pw@host/db", "unsupported scheme 'mysql'",
+	    "pw@");
+	expect_open_error("postgres://admin:hunter2@db/x",
+	    "unsupported scheme 'postgres'", "hunter2");
+	expect_open_error("sqlite://x.db", "sqlite:PATH", NULL);
+	expect_open_error("sqlite:", "needs a path", NULL);
+	expect_open_error("sqlite::memory:", "plain file path", NULL);
+	expect_open_error("sqlite:/nonexistent-dir/x/y.db", "cannot open",
+	    NULL);
+
+	/* a file from a newer program is refused, not "migrated" */
+	assert_true(snprintf(path, sizeof(path), "%s/newer.db", fx->dir) > 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL,
+	    NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_true(snprintf(url, sizeof(url), "sqlite:%s", path) > 0);
+	expect_open_error(url, "newer", NULL);
+}
+
+static void
+test_reopen(void **state)
+{
+	struct fx *fx = *state;
+	struct store *second;
+	struct store_conn *c;
+	struct store_user got;
+	char err[512];
+
+	if (!fx->sqlite)
+		skip();
+	assert_true(fx->kept_user[0] != '\0');
+	/* a second opener (another process, say) while the first runs */
+	second = store_open(fx->url, err, sizeof(err));
+	assert_non_null(second);
+	c = store_conn(second);
+	assert_non_null(c);
+	assert_int_equal(store_call(c, user_by_id, fx->kept_user, &got),
+	    STORE_OK);
+	store_close(second);
+
+	store_close(fx->s);
+	fx->s = store_open(fx->url, err, sizeof(err));
+	assert_non_null(fx->s);
+	assert_string_equal(store_backend(fx->s), "sqlite");
+	c = store_conn(fx->s);
+	assert_non_null(c);
+	assert_int_equal(store_call(c, user_by_id, fx->kept_user, &got),
+	    STORE_OK);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_users),
+		cmocka_unit_test(test_websess),
+		cmocka_unit_test(test_devreq),
+		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_sessions_tokens),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_data),
+		cmocka_unit_test(test_audit),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_tx),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_reopen),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
