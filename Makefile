@@ -34,7 +34,7 @@ LIB_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o) $(STORE_SRC:%.c=$(OBJ)/%.o) \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test deps test-deps unit api clean
+.PHONY: all run test deps test-deps unit unit-bins api asan valgrind clean
 all: $(BUILD)/flamingo-syncd
 
 deps:
@@ -75,10 +75,43 @@ api: $(BUILD)/flamingo-syncd
 	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
 		node --test --test-concurrency=2 tests/api/
 
+# AddressSanitizer + UndefinedBehaviorSanitizer: unit tests and the API
+# suite against a sanitized server (any report fails the run: the server
+# exits non-zero and the suite checks every server's exit status).
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp)
+asan:
+	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" WERROR=1 \
+		EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" \
+		all unit-bins
+	@set -e; for t in $(UNIT_BIN:$(BUILD)/%=build/asan/%); do \
+		echo "== $$t (asan)"; $(SAN_ENV) $$t; done
+	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
+		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
+		node --test --test-concurrency=2 tests/api/
+
+# The API suite against the server under valgrind memcheck: 0 errors,
+# 0 bytes definitely lost (the server's exit status says so).
+VALGRIND := valgrind --quiet --error-exitcode=87 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	--track-origins=no --suppressions=$(abspath tests/valgrind.supp)
+valgrind: all
+	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
+		FLAMINGO_SYNCD_WRAP="$(VALGRIND)" \
+		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 FLAMINGO_SLOW=1 \
+		node --test --test-concurrency=2 $(VALGRIND_TESTS)
+
+unit-bins: $(UNIT_BIN)
+
 test: test-deps
 	$(MAKE) WERROR=1 all $(UNIT_BIN)
 	$(MAKE) WERROR=1 unit
 	$(MAKE) WERROR=1 api
+	$(MAKE) asan
+	$(MAKE) valgrind
 
 clean:
 	rm -rf $(BUILD)

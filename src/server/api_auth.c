@@ -304,6 +304,21 @@ struct login_state {
 	char *acct_key, *ip_key;
 };
 
+static struct login_state *
+new_login_state(struct req *r)
+{
+	struct login_state *ls = arena_calloc(r->arena, 1, sizeof(*ls));
+
+	if (ls == NULL) {
+		reply_error(r, 500, "internal_error", "Out of memory.");
+		return NULL;
+	}
+	ls->job.r = r;
+	r->state = ls;
+	r->cleanup = wipe_passwords;
+	return ls;
+}
+
 static void
 invalid_credentials(struct req *r)
 {
@@ -322,14 +337,8 @@ api_auth_login(struct req *r)
 	if (r->phase == 0) {
 		if (!json_fields_or_reply(r, login_fields, 2))
 			return;
-		ls = arena_calloc(r->arena, 1, sizeof(*ls));
-		if (ls == NULL) {
-			reply_error(r, 500, "internal_error", "Out of memory.");
+		if ((ls = new_login_state(r)) == NULL)
 			return;
-		}
-		ls->job.r = r;
-		r->state = ls;
-		r->cleanup = wipe_passwords;
 		if (!email_normalize(ls->email, jstr(r, "email"))) {
 			/* cannot exist; answer like a wrong password */
 			ls->email[0] = '\0';
@@ -466,14 +475,8 @@ api_auth_password(struct req *r)
 	if (r->phase == 0) {
 		if (!json_fields_or_reply(r, password_fields, 2))
 			return;
-		ls = arena_calloc(r->arena, 1, sizeof(*ls));
-		if (ls == NULL) {
-			reply_error(r, 500, "internal_error", "Out of memory.");
+		if ((ls = new_login_state(r)) == NULL)
 			return;
-		}
-		ls->job.r = r;
-		r->state = ls;
-		r->cleanup = wipe_passwords;
 		st = store_call(r->db, user_by_id, r->auth.user_id, &ls->user);
 		if (st != STORE_OK) {
 			reply_store_error(r, st);

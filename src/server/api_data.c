@@ -36,6 +36,20 @@ add_blob(struct req *r, json_t *o, const struct store_item *it)
 	return true;
 }
 
+/* Answers an item's metadata with its encrypted_data. */
+static void
+reply_item(struct req *r, const struct store_item *it)
+{
+	json_t *o = json_item_meta(it);
+
+	if (o == NULL || !add_blob(r, o, it)) {
+		json_decref(o);
+		reply_error(r, 500, "internal_error", "Out of memory.");
+		return;
+	}
+	reply_json(r, 200, o);
+}
+
 /*
  * Parses a non-negative integer from a query parameter or an If-Match
  * header value ("\"12\"" or "12"). -1 when absent; replies 400 and returns
@@ -155,11 +169,11 @@ api_data_get(struct req *r)
 	struct store_item it;
 	enum store_status st;
 	const char *inm;
-	json_t *o;
 	int type;
 
 	if (!datatype_param_or_reply(r, 0, &type))
 		return;
+	r->no_store = false;
 	req_add_header(r, "Cache-Control", "private, no-cache");
 	inm = req_header(r, "If-None-Match");
 	if (inm != NULL) {
@@ -194,13 +208,7 @@ api_data_get(struct req *r)
 		    (size_t)it.size);
 		return;
 	}
-	o = json_item_meta(&it);
-	if (o == NULL || !add_blob(r, o, &it)) {
-		json_decref(o);
-		reply_error(r, 500, "internal_error", "Out of memory.");
-		return;
-	}
-	reply_json(r, 200, o);
+	reply_item(r, &it);
 }
 
 enum write_outcome {
@@ -480,7 +488,6 @@ api_data_revision(struct req *r)
 	struct store_item it;
 	enum store_status st;
 	int64_t version;
-	json_t *o;
 	int type;
 	char *end;
 
@@ -502,11 +509,5 @@ api_data_revision(struct req *r)
 		reply_store_error(r, st);
 		return;
 	}
-	o = json_item_meta(&it);
-	if (o == NULL || !add_blob(r, o, &it)) {
-		json_decref(o);
-		reply_error(r, 500, "internal_error", "Out of memory.");
-		return;
-	}
-	reply_json(r, 200, o);
+	reply_item(r, &it);
 }

@@ -138,6 +138,10 @@ code_lookup_or_reply(struct req *r, const char *input,
 	st = STORE_NOT_FOUND;
 	if (user_code_normalize(code, input, strlen(input)))
 		st = store_call(r->db, devreq_by_code, code, out);
+	/* A request another user answered is theirs: it does not exist here. */
+	if (st == STORE_OK && out->state != DEVREQ_PENDING &&
+	    strcmp(out->user_id, r->auth.user_id) != 0)
+		st = STORE_NOT_FOUND;
 	if (st == STORE_NOT_FOUND) {
 		rate_count(r, RATE_CODE_USER, code_user_key(r));
 		rate_count(r, RATE_CODE_IP, code_ip_key(r));
@@ -224,7 +228,9 @@ decide_tx(struct store_conn *c, void *cls)
 	if (st != STORE_OK)
 		return st;
 	if (d.state != DEVREQ_PENDING) {
-		t->outcome = DECIDE_TAKEN;
+		/* answered by someone else: not this user's business */
+		t->outcome = strcmp(d.user_id, r->auth.user_id) == 0 ?
+		    DECIDE_TAKEN : DECIDE_GONE;
 		return STORE_OK;
 	}
 	if (d.expires_at <= now) {

@@ -43,6 +43,8 @@ add_common_headers(struct req *r, struct MHD_Response *resp)
 		MHD_add_response_header(resp, "Strict-Transport-Security",
 		    "max-age=31536000; includeSubDomains");
 	if (r->path != NULL && strncmp(r->path, "/api/", 5) == 0) {
+		if (r->route == NULL)
+			r->no_store = true;
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
 		    "*");
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
@@ -567,6 +569,8 @@ begin_request(struct req *r, const char *url, const char *method)
 		return false;
 	}
 	memcpy(r->params, params, sizeof(params));
+	/* API answers are not cached unless a handler says otherwise. */
+	r->no_store = strncmp(r->path, "/api/", 5) == 0;
 	r->body_cap = router_body_cap(r->route, &r->srv->cfg,
 	    content_type_is(req_header(r, "Content-Type"),
 	    "application/octet-stream"));
@@ -677,7 +681,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;	/* suspended */
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];

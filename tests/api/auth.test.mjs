@@ -13,8 +13,9 @@ import { finalChecks } from './lib/checks.mjs';
 let srv;
 let anon;
 before(async () => {
-  srv = await startServer({ env: {} });
-  anon = new Client(srv);
+  // many signups here: lift the per-IP signup limit (tested in ratelimits)
+  srv = await startServer({ env: { RATE_SIGNUP: '1000/3600' } });
+  anon = new Client(srv, { jar: false });
 });
 after(stopAll);
 
@@ -57,6 +58,17 @@ test('signup: an email already registered (any case) answers 409 email_taken', a
   expectNoStore(r);
   // the original password still works
   await login(srv, u.email, u.password);
+});
+
+test('signup: 8 parallel signups of one email, exactly one 201', async () => {
+  const email = uniqueEmail('race');
+  const res = await Promise.all(Array.from({ length: 8 }, (_, i) => {
+    const password = `${uniquePassword()}-${i}`;
+    srv.addSecret(password);
+    return new Client(srv, { jar: false }).post('/api/auth/signup', { email, password });
+  }));
+  assert.equal(res.filter((r) => r.status === 201).length, 1, res.map((r) => r.status).join(','));
+  for (const r of res) if (r.status !== 201) expectError(r, 409, 'email_taken');
 });
 
 test('signup: invalid emails answer 400 invalid_request naming email', async () => {
@@ -205,6 +217,38 @@ test('password change: needs the current password; ends the other web sessions o
   expectOk(await dev.get('/api/sync/config')); // device sessions are not web sessions
   assert.ok((await auditTypes(s1)).includes('password_changed'));
   expectError(await anon.put('/api/auth/password', { current_password: newPw, new_password: uniquePassword() }), 401, 'unauthorized');
+});
+
+test('Cache-Control: no-store on every response of the auth, init, token, rotate and key endpoints, errors included', async () => {
+  const u = await signup(srv);
+  const dev = await deviceLogin(u);
+  const plain = new Client(srv, { jar: false, sendOrigin: false });
+  const reqs = [
+    () => plain.get('/api/auth/session'),
+    () => plain.post('/api/auth/logout'),
+    () => plain.put('/api/auth/password', { current_password: 'abcdefgh', new_password: 'abcdefghi' }),
+    () => plain.post('/api/auth/login', {}),
+    () => plain.post('/api/auth/login', undefined, { body: 'x', contentType: 'text/plain' }),
+    () => plain.post('/api/auth/signup', { email: 'bad' }),
+    () => plain.post('/api/auth/verify-turnstile', {}),
+    () => u.put('/api/auth/password', { current_password: u.password, new_password: 'x' }),
+    () => u.put('/api/auth/password', { current_password: u.password, new_password: 'abcdefghij' }, { origin: null }),
+    () => plain.post('/api/sync/init', { device_name: 5 }),
+    () => plain.post('/api/sync/token', {}),
+    () => plain.post('/api/sync/token', { temp_token: `flm_temp_${rand(16)}` }),
+    () => plain.post('/api/sync/rotate'),
+    () => plain.get('/api/sync/key'),
+    () => dev.get('/api/sync/key'),
+    () => dev.put('/api/sync/key', { wrapped_key: 'x' }),
+    () => dev.post('/api/sync/key/rotate', {}),
+  ];
+  const missing = [];
+  for (const f of reqs) {
+    const r = await f();
+    const cc = (r.headers.get('cache-control') || '').toLowerCase();
+    if (!cc.split(',').map((x) => x.trim()).includes('no-store')) missing.push(`${r.method} ${r.path} -> ${r.status} (Cache-Control: "${cc}")`);
+  }
+  assert.deepEqual(missing, []);
 });
 
 test('audit rows for the account events carry the IP and user agent', async () => {

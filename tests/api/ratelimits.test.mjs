@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { startServer, stopAll, test } from './lib/server.mjs';
+import { startServer, stopAll, test, sleep } from './lib/server.mjs';
 import {
-  Client, expectOk, expectError, expectRetryAfter, signup, initDevice, uniqueEmail, uniquePassword,
+  Client, expectOk, expectError, expectRetryAfter, signup, initDevice, deviceLogin, uniqueEmail, uniquePassword,
 } from './lib/client.mjs';
 import { finalChecks } from './lib/checks.mjs';
 
@@ -69,6 +69,24 @@ test('failed logins per account: a successful login resets the count', async () 
   expectRetryAfter(limited);
 });
 
+test('failed logins per account: Retry-After grows with each lockout', async () => {
+  const srv = await start({ RATE_LOGIN_ACCOUNT: '2/60', RATE_LOGIN_IP: '1000/60' });
+  const a = await signup(srv);
+  expectError(await loginAs(srv, a.email, 'wrong-password-1'), 401, 'invalid_credentials');
+  expectError(await loginAs(srv, a.email, 'wrong-password-2'), 401, 'invalid_credentials');
+  const r1 = await loginAs(srv, a.email, 'wrong-password-3');
+  expectError(r1, 429, 'rate_limited');
+  const ra1 = expectRetryAfter(r1);
+  assert.ok(ra1 <= 60, `the first delay is short (${ra1} s): a lockout cannot shut a victim out for long`);
+  await sleep(ra1 * 1000 + 200);
+  // after the delay one more attempt is answered, then a longer delay follows
+  expectError(await loginAs(srv, a.email, 'wrong-password-4'), 401, 'invalid_credentials');
+  const r2 = await loginAs(srv, a.email, 'wrong-password-5');
+  expectError(r2, 429, 'rate_limited');
+  const ra2 = expectRetryAfter(r2);
+  assert.ok(ra2 > ra1, `Retry-After grows: ${ra1} then ${ra2}`);
+});
+
 test('failed logins per IP: 429 + Retry-After after the limit, whatever the email', async () => {
   const srv = await start({ RATE_LOGIN_ACCOUNT: '1000/60', RATE_LOGIN_IP: '4/60' });
   for (let i = 0; i < 4; i++) {
@@ -80,6 +98,38 @@ test('failed logins per IP: 429 + Retry-After after the limit, whatever the emai
   const r2 = await loginAs(srv, uniqueEmail('other'), 'some-password-2');
   expectError(r2, 429, 'rate_limited');
   expectRetryAfter(r2);
+});
+
+test('failed logins per IP: X-Forwarded-For from an untrusted peer does not escape the limit', async () => {
+  const srv = await start({ RATE_LOGIN_ACCOUNT: '1000/60', RATE_LOGIN_IP: '3/60' });
+  for (let i = 0; i < 3; i++) {
+    const r = await new Client(srv).post('/api/auth/login', { email: uniqueEmail('x'), password: 'some-password-1' },
+      { headers: { 'x-forwarded-for': `198.51.100.${i + 1}` } });
+    expectError(r, 401, 'invalid_credentials');
+  }
+  const r = await new Client(srv).post('/api/auth/login', { email: uniqueEmail('x'), password: 'some-password-1' },
+    { headers: { 'x-forwarded-for': '198.51.100.99' } });
+  expectError(r, 429, 'rate_limited');
+});
+
+test('a flood of logins is bounded by HASH_QUEUE and leaves sync requests answering promptly', async () => {
+  const srv = await start({ HASH_THREADS: '1', HASH_QUEUE: '2', RATE_LOGIN_ACCOUNT: '1000/60', RATE_LOGIN_IP: '1000/60' });
+  const u = await signup(srv);
+  const dev = await deviceLogin(u);
+  const flood = Promise.all(Array.from({ length: 16 }, (_, i) => loginAs(srv, u.email, `wrong-password-${i}`)));
+  const lat = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = Date.now();
+    expectOk(await dev.get('/api/sync/config'));
+    lat.push(Date.now() - t0);
+  }
+  const res = await flood;
+  for (const r of res) {
+    assert.ok(r.status === 401 || r.status === 429, r.describe());
+    if (r.status === 429) { expectError(r, 429, 'rate_limited'); expectRetryAfter(r); }
+  }
+  assert.ok(res.some((r) => r.status === 429), `a full hash queue answers 429: ${res.map((r) => r.status)}`);
+  assert.ok(Math.max(...lat) < 500, `sync requests during the flood took ${lat} ms`);
 });
 
 test('signups per IP: 429 + Retry-After after the limit, and no account is made', async () => {

@@ -55,8 +55,9 @@ export class Client {
    * public Origin on state-changing requests (web clients do, like a
    * browser; default true).
    */
-  constructor(srv, { bearer = null, sendOrigin = true, userAgent } = {}) {
+  constructor(srv, { bearer = null, sendOrigin = true, userAgent, jar = true } = {}) {
     this.srv = srv;
+    this.jar = jar; // false: never keep cookies (an anonymous caller)
     this.bearer = bearer;
     this.sendOrigin = sendOrigin;
     this.userAgent = userAgent;
@@ -137,14 +138,14 @@ export class Client {
       const expired = (maxAge !== undefined && Number(maxAge) <= 0) ||
         (c.attrs.expires && Date.parse(c.attrs.expires) < Date.now()) || c.value === '';
       if (expired) this.cookies.delete(c.name);
-      else this.cookies.set(c.name, c.value);
+      else if (this.jar) this.cookies.set(c.name, c.value);
     }
     if (res.data && typeof res.data === 'object') {
       for (const k of ['session_token', 'temp_token']) {
         if (typeof res.data[k] === 'string') this.srv.addSecret(res.data[k]);
       }
     }
-    checkCommonRules(this.srv, res, opts);
+    if (!opts.noCommonChecks) checkCommonRules(this.srv, res, opts);
     return res;
   }
 

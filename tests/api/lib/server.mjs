@@ -19,6 +19,7 @@ const LISTEN_RE = /listening on (http:\/\/[^\s]+)/;
 
 // Every server and temp dir this test-file process created.
 const live = new Set();
+const stoppedByTerm = new Set();
 const tempDirs = new Set();
 
 // Only the variables a server needs: no settings leak in from the caller.
@@ -92,6 +93,7 @@ export class Server {
   /** Sends a signal and waits for the exit. */
   async stop({ signal = 'SIGTERM', timeoutMs = 10000 } = {}) {
     if (!this.proc || this.exit) return this.exit;
+    if (signal === 'SIGTERM') stoppedByTerm.add(this);
     this.proc.kill(signal);
     const t = setTimeout(() => { try { this.proc.kill('SIGKILL'); } catch { /* gone */ } }, timeoutMs);
     const r = await this.exited;
@@ -148,7 +150,9 @@ export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 
   try {
     const url = await Promise.race([listening, timeout]);
     srv.url = url.replace(/\/+$/, '');
-    srv.origin = new URL(srv.url).origin;
+    // The public URL defaults to the bound address; tests may set PUBLIC_URL.
+    srv.publicUrl = (env.PUBLIC_URL || srv.url).replace(/\/+$/, '');
+    srv.origin = new URL(srv.publicUrl).origin;
     // Readiness: /readyz must answer 200.
     const t0 = Date.now();
     for (;;) {
@@ -170,13 +174,25 @@ export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 
   return srv;
 }
 
-/** Stops every server this process started and removes the temp dirs. */
+/**
+ * Stops every server this process started and removes the temp dirs. With
+ * FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 (sanitizer runs), every server stopped
+ * with SIGTERM must have exited 0; otherwise this throws (failing the file)
+ * with the tail of its stderr.
+ */
 export async function stopAll() {
   await Promise.all([...live].map((s) => s.stop({ signal: 'SIGTERM', timeoutMs: 5000 })));
   for (const d of tempDirs) {
     try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ }
   }
   tempDirs.clear();
+  if (process.env.FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT === '1') {
+    const bad = [...stoppedByTerm].filter((s) => !s.exit || s.exit.code !== 0);
+    stoppedByTerm.clear();
+    if (bad.length) {
+      throw new Error(bad.map((s) => `server ${s.url} exited ${JSON.stringify(s.exit)} after SIGTERM; stderr tail:\n${s.stderr.slice(-3000)}`).join('\n'));
+    }
+  }
 }
 
 process.on('exit', () => {
