@@ -98,6 +98,8 @@ asan:
 VALGRIND := valgrind --quiet --error-exitcode=87 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	--track-origins=no --suppressions=$(abspath tests/valgrind.supp)
+VALGRIND_TESTS ?= $(filter-out tests/api/expiry.test.mjs,\
+	$(wildcard tests/api/*.test.mjs))
 valgrind: all
 	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
 		FLAMINGO_SYNCD_WRAP="$(VALGRIND)" \

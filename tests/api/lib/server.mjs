@@ -17,6 +17,11 @@ export const BIN = process.env.FLAMINGO_SYNCD || path.resolve(
 
 const LISTEN_RE = /listening on (http:\/\/[^\s]+)/;
 
+// FLAMINGO_SYNCD_WRAP: a command prefix for the server (make valgrind sets
+// "valgrind --error-exitcode=87 ..."). FLAMINGO_SLOW=1 stretches timeouts.
+const WRAP = (process.env.FLAMINGO_SYNCD_WRAP || '').split(/\s+/).filter(Boolean);
+export const SLOW = process.env.FLAMINGO_SLOW === '1' ? 10 : 1;
+
 // Every server and temp dir this test-file process created.
 const live = new Set();
 const stoppedByTerm = new Set();
@@ -106,14 +111,15 @@ export class Server {
  * Starts a server. env: extra settings. dir/db: reuse a temp dir and
  * database file (for restarts). Resolves once /readyz answers 200.
  */
-export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 } = {}) {
+export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 * SLOW } = {}) {
   if (!fs.existsSync(BIN)) {
     throw new Error(`server binary not found: ${BIN} (set FLAMINGO_SYNCD)`);
   }
   dir = dir || makeTempDir();
   const db = path.join(dir, 'sync.db');
   const srv = new Server({ env, dir, db });
-  const proc = spawn(BIN, ['--listen', '127.0.0.1:0', '--database', `sqlite:${db}`, ...args], {
+  const argv = [...WRAP.slice(1), BIN, '--listen', '127.0.0.1:0', '--database', `sqlite:${db}`, ...args];
+  const proc = spawn(WRAP.length ? WRAP[0] : BIN, WRAP.length ? argv : argv.slice(1), {
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -181,7 +187,7 @@ export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 
  * with the tail of its stderr.
  */
 export async function stopAll() {
-  await Promise.all([...live].map((s) => s.stop({ signal: 'SIGTERM', timeoutMs: 5000 })));
+  await Promise.all([...live].map((s) => s.stop({ signal: 'SIGTERM', timeoutMs: 5000 * SLOW })));
   for (const d of tempDirs) {
     try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ }
   }
