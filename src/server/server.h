@@ -6,6 +6,7 @@
 #define FLM_SERVER_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -38,5 +39,18 @@ struct server {
 	atomic_uint_fast64_t next_request;
 	char instance[9];        /* random prefix of request ids */
 };
+
+/*
+ * Opens the store, starts the events hub, the slow pool and the HTTP
+ * daemon as srv->cfg says (filled by config_load, sodium initialised).
+ * The bound port goes to *port. On failure returns -1 with one line in err;
+ * call server_stop() to release what was started.
+ */
+int server_start(struct server *srv, uint16_t *port, char *err,
+    size_t errlen);
+
+/* Lets in-flight requests finish (up to timeout_ms), then stops and frees
+ * every part; the struct itself stays the caller's. */
+void server_stop(struct server *srv, int64_t timeout_ms);
 
 #endif
