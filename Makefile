@@ -118,4 +118,7 @@ test: test-deps
 clean:
 	rm -rf $(BUILD)
 
+# Hardening suites (fuzzing, crash loop, hostile input) live in mk/.
+-include $(wildcard mk/*.mk)
+
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
