@@ -101,6 +101,10 @@ const char *jstr(struct req *r, const char *name);
 /* Whether the field is present and not null. */
 bool jhas(struct req *r, const char *name);
 
+/* Appends v (stolen) to arr; false when v is NULL or on OOM (a list must
+ * then fail with 500 rather than silently miss an element). */
+bool json_push(json_t *arr, json_t *v);
+
 /* RFC 3339 string of ms, or JSON null for 0. */
 json_t *json_time(int64_t ms);
 
@@ -130,6 +134,9 @@ bool rate_check_or_reply(struct req *r, int rate_kind, const char *key);
 
 /* Counts a failure against the key (its own transaction). */
 void rate_count(struct req *r, int rate_kind, const char *key);
+
+/* Takes back one hit counted by rate_take_or_reply (its own transaction). */
+void rate_refund(struct req *r, int rate_kind, const char *key);
 
 /* Forgets the key's count. */
 void rate_forget(struct req *r, const char *key);

@@ -28,6 +28,7 @@ struct pw_job {
 	bool verified;
 	bool hashed;
 	bool rejected;                /* the pool was full */
+	bool cancelled;               /* the server is stopping */
 };
 
 /* A hash to verify against when the email is unknown, so that both cases
@@ -62,11 +63,16 @@ pw_job_run(void *arg)
 	struct pw_job *j = arg;
 	struct req *r = j->r;
 
+	if (atomic_load(&r->srv->abandon)) {
+		/* queued work is dropped so that shutdown is prompt */
+		j->cancelled = true;
+		goto done;
+	}
 	atomic_fetch_add(&r->srv->metrics.hashes, 1);
 	j->turnstile_ok = true;
 	if (j->turnstile_token != NULL)
 		j->turnstile_ok = turnstile_verify(&r->srv->cfg,
-		    j->turnstile_token, r->ip);
+		    j->turnstile_token, r->ip, &r->srv->abandon);
 	if (!j->turnstile_ok)
 		goto done;
 	if (j->verify_against != NULL) {
@@ -130,6 +136,11 @@ pool_ok_or_reply(struct req *r, struct pw_job *j)
 {
 	if (j->rejected) {
 		reply_rate_limited(r, 1);
+		return false;
+	}
+	if (j->cancelled) {
+		reply_error(r, 503, "unavailable",
+		    "The server is restarting; try again.");
 		return false;
 	}
 	return true;
@@ -346,8 +357,10 @@ api_auth_login(struct req *r)
 		ls->acct_key = arena_printf(r->arena, "login:acct:%s",
 		    ls->email);
 		ls->ip_key = arena_printf(r->arena, "login:ip:%s", r->ip);
-		if (!rate_check_or_reply(r, RATE_LOGIN_IP, ls->ip_key) ||
-		    !rate_check_or_reply(r, RATE_LOGIN_ACCOUNT, ls->acct_key))
+		/* Every attempt counts before the slow check, so parallel
+		 * guesses cannot slip past the limit; success gives it back. */
+		if (!rate_take_or_reply(r, RATE_LOGIN_IP, ls->ip_key) ||
+		    !rate_take_or_reply(r, RATE_LOGIN_ACCOUNT, ls->acct_key))
 			return;
 		if ((c = db_or_reply(r)) == NULL)
 			return;
@@ -368,8 +381,6 @@ api_auth_login(struct req *r)
 	if (!pool_ok_or_reply(r, &ls->job))
 		return;
 	if (!ls->job.verified) {
-		rate_count(r, RATE_LOGIN_IP, ls->ip_key);
-		rate_count(r, RATE_LOGIN_ACCOUNT, ls->acct_key);
 		if (ls->known && (c = db_or_reply(r)) != NULL)
 			(void)audit_add(c, r, ls->user.id, "login_failed",
 			    NULL);
@@ -377,6 +388,7 @@ api_auth_login(struct req *r)
 		return;
 	}
 	rate_forget(r, ls->acct_key);
+	rate_refund(r, RATE_LOGIN_IP, ls->ip_key);
 	start_web_session(r, &ls->user, false, "login", 200);
 }
 
@@ -413,7 +425,7 @@ api_auth_logout(struct req *r)
 		return;
 	}
 	auth_clear_cookie(r);
-	reply_json(r, 200, NULL);
+	reply_json(r, 200, json_object());
 }
 
 void
@@ -484,7 +496,7 @@ api_auth_password(struct req *r)
 		}
 		ls->acct_key = arena_printf(r->arena, "login:acct:%s",
 		    ls->user.email);
-		if (!rate_check_or_reply(r, RATE_LOGIN_ACCOUNT, ls->acct_key))
+		if (!rate_take_or_reply(r, RATE_LOGIN_ACCOUNT, ls->acct_key))
 			return;
 		ls->job.password = jstr(r, "current_password");
 		ls->job.verify_against = ls->user.password_hash;
@@ -496,11 +508,11 @@ api_auth_password(struct req *r)
 	if (!pool_ok_or_reply(r, &ls->job))
 		return;
 	if (!ls->job.verified) {
-		rate_count(r, RATE_LOGIN_ACCOUNT, ls->acct_key);
 		reply_error(r, 401, "invalid_credentials",
 		    "The current password is wrong.");
 		return;
 	}
+	rate_forget(r, ls->acct_key);
 	if (!ls->job.hashed) {
 		reply_error(r, 500, "internal_error",
 		    "Could not hash the password.");
@@ -514,7 +526,7 @@ api_auth_password(struct req *r)
 		reply_store_error(r, st);
 		return;
 	}
-	reply_json(r, 200, NULL);
+	reply_json(r, 200, json_object());
 }
 
 /* ---- Turnstile ---------------------------------------------------------- */
@@ -537,6 +549,10 @@ api_auth_verify_turnstile(struct req *r)
 			reply_json(r, 200, json_pack("{s:b}", "verified", 1));
 			return;
 		}
+		/* each check is an outbound call: limited like signups */
+		if (!rate_take_or_reply(r, RATE_SIGNUP_IP, arena_printf(
+		    r->arena, "turnstile:ip:%s", r->ip)))
+			return;
 		if ((j = new_job(r)) == NULL)
 			return;
 		j->turnstile_token = jstr(r, "token");

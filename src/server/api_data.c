@@ -130,13 +130,15 @@ api_data_list(struct req *r)
 	for (i = 0; i < n; i++) {
 		json_t *o = json_item_meta(&items[i]);
 
-		if (with_data && !add_blob(r, o, &items[i])) {
+		if (o != NULL && with_data && !add_blob(r, o, &items[i])) {
 			json_decref(o);
+			o = NULL;
+		}
+		if (!json_push(arr, o)) {
 			json_decref(arr);
 			reply_error(r, 500, "internal_error", "Out of memory.");
 			return;
 		}
-		json_array_append_new(arr, o);
 	}
 	reply_json(r, 200, json_pack("{s:o}", "items", arr));
 }
@@ -475,8 +477,13 @@ api_data_revisions(struct req *r)
 	for (i = 0; i < n; i++) {
 		json_t *o = json_item_meta(&items[i]);
 
-		json_object_del(o, "type");
-		json_array_append_new(arr, o);
+		if (o != NULL)
+			json_object_del(o, "type");
+		if (!json_push(arr, o)) {
+			json_decref(arr);
+			reply_error(r, 500, "internal_error", "Out of memory.");
+			return;
+		}
 	}
 	reply_json(r, 200, json_pack("{s:s,s:o}", "type", datatype_name(type),
 	    "revisions", arr));

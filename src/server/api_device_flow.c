@@ -67,6 +67,8 @@ api_sync_init(struct req *r)
 	if (!rate_take_or_reply(r, RATE_INIT_IP,
 	    arena_printf(r->arena, "init:ip:%s", r->ip)))
 		return;
+	if (db_or_reply(r) == NULL)
+		return;
 	memset(&d, 0, sizeof(d));
 	copy_str(d.device_name, sizeof(d.device_name),
 	    jstr(r, "device_name"), "Unnamed device");
@@ -363,7 +365,7 @@ api_sync_deny(struct req *r)
 	t.approve = false;
 	if (!decide_or_reply(r, &t))
 		return;
-	reply_json(r, 200, NULL);
+	reply_json(r, 200, json_object());
 }
 
 /* ---- token polling -------------------------------------------------------- */
@@ -539,18 +541,38 @@ rotate_tx(struct store_conn *c, void *cls)
 	struct store_session sess;
 	struct store_device dev;
 	enum store_status st;
-	int64_t now = time_now_ms();
+	int64_t now = time_now_ms(), grace;
 
 	st = store_call(c, token_lookup, r->auth.token_hash, &cur, &sess,
 	    &dev);
 	if (st != STORE_OK)
 		return st == STORE_NOT_FOUND ? STORE_ABORT : st;
+	/* what auth checked may have changed since: check again, here */
+	if (sess.revoked_at != 0 || dev.status != DEVICE_ACTIVE ||
+	    sess.expires_at <= now)
+		return STORE_ABORT;
+	grace = now + AUTH_ROTATE_GRACE_MS;
 	/* Rotating again from a token still in its grace (the answer to the
-	 * first rotation was lost): the unused successor is dropped. */
+	 * first rotation was lost): the unused successor is dropped, and the
+	 * grace is not extended. A used successor means reuse: refused (the
+	 * next plain request with this token revokes the session). */
 	if (cur.has_successor) {
+		struct store_token succ;
+		struct store_session s2;
+		struct store_device d2;
+
+		if (cur.grace_until <= now)
+			return STORE_ABORT;
+		st = store_call(c, token_lookup, cur.successor, &succ, &s2,
+		    &d2);
+		if (st == STORE_OK && succ.used)
+			return STORE_ABORT;
+		if (st != STORE_OK && st != STORE_NOT_FOUND)
+			return st;
 		st = store_call(c, token_delete, cur.successor);
 		if (st != STORE_OK && st != STORE_NOT_FOUND)
 			return st;
+		grace = cur.grace_until;
 	}
 	memset(&tok, 0, sizeof(tok));
 	memcpy(tok.hash, t->new_hash, sizeof(tok.hash));
@@ -562,7 +584,7 @@ rotate_tx(struct store_conn *c, void *cls)
 	cur.used = true;
 	cur.has_successor = true;
 	memcpy(cur.successor, t->new_hash, sizeof(cur.successor));
-	cur.grace_until = now + AUTH_ROTATE_GRACE_MS;
+	cur.grace_until = grace;
 	st = store_call(c, token_update, &cur);
 	if (st != STORE_OK)
 		return st;
@@ -640,5 +662,5 @@ api_sync_revoke(struct req *r)
 		return;
 	}
 	api_publish(r, r->auth.user_id);
-	reply_json(r, 200, NULL);
+	reply_json(r, 200, json_object());
 }

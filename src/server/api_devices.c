@@ -29,7 +29,7 @@ api_devices_list(struct req *r)
 	for (i = 0; i < n; i++) {
 		const struct store_device *d = &devs[i];
 
-		json_array_append_new(arr, json_pack(
+		if (!json_push(arr, json_pack(
 		    "{s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:b}",
 		    "id", d->id,
 		    "name", d->name,
@@ -41,7 +41,11 @@ api_devices_list(struct req *r)
 		    "last_seen_at", json_time(d->last_seen_at),
 		    "last_ip", json_str_or_null(d->last_ip),
 		    "current", r->auth.kind == AUTH_BEARER &&
-		    strcmp(d->id, r->auth.device_id) == 0));
+		    strcmp(d->id, r->auth.device_id) == 0))) {
+			json_decref(arr);
+			reply_error(r, 500, "internal_error", "Out of memory.");
+			return;
+		}
 	}
 	reply_json(r, 200, json_pack("{s:o}", "devices", arr));
 }
@@ -88,7 +92,7 @@ api_devices_delete(struct req *r)
 		return;
 	}
 	api_publish(r, r->auth.user_id);
-	reply_json(r, 200, NULL);
+	reply_json(r, 200, json_object());
 }
 
 bool
@@ -137,7 +141,7 @@ api_audit_list(struct req *r)
 		json_t *meta = ev[i].metadata ?
 		    json_loads(ev[i].metadata, 0, NULL) : NULL;
 
-		json_array_append_new(arr, json_pack(
+		if (!json_push(arr, json_pack(
 		    "{s:I,s:s,s:o,s:o,s:o,s:o,s:o}",
 		    "id", (json_int_t)ev[i].id,
 		    "event_type", ev[i].event_type,
@@ -145,7 +149,11 @@ api_audit_list(struct req *r)
 		    "ip", json_str_or_null(ev[i].ip),
 		    "user_agent", json_str_or_null(ev[i].user_agent),
 		    "metadata", meta ? meta : json_object(),
-		    "created_at", json_time(ev[i].created_at)));
+		    "created_at", json_time(ev[i].created_at)))) {
+			json_decref(arr);
+			reply_error(r, 500, "internal_error", "Out of memory.");
+			return;
+		}
 	}
 	reply_json(r, 200, json_pack("{s:o}", "events", arr));
 }

@@ -84,8 +84,13 @@ api_events_poll(struct req *r)
 	}
 	events_wait_end(r->srv->hub, r);
 	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, json_event(&ev[i]));
+	for (i = 0; i < n; i++) {
+		if (!json_push(arr, json_event(&ev[i]))) {
+			json_decref(arr);
+			reply_error(r, 500, "internal_error", "Out of memory.");
+			return;
+		}
+	}
 	reply_json(r, 200, json_pack("{s:o,s:I}", "events", arr, "next",
 	    (json_int_t)(n > 0 ? ev[n - 1].id : ps->after)));
 }

@@ -148,6 +148,12 @@ jhas(struct req *r, const char *name)
 	return v != NULL && !json_is_null(v);
 }
 
+bool
+json_push(json_t *arr, json_t *v)
+{
+	return v != NULL && json_array_append_new(arr, v) == 0;
+}
+
 json_t *
 json_time(int64_t ms)
 {
@@ -241,6 +247,7 @@ struct rate_tx {
 	bool record;
 	bool check_first;
 	int64_t retry;
+	bool refund;            /* take one hit back instead */
 };
 
 static enum store_status
@@ -255,6 +262,13 @@ rate_tx(struct store_conn *c, void *cls)
 	s = store_call(c, rate_get, t->key, &st);
 	if (s != STORE_OK)
 		return s;
+	if (t->refund) {
+		if (st.count == 0)
+			return STORE_OK;
+		st.count--;
+		return store_call(c, rate_put, t->key, &st,
+		    rate_expires(t->rule, &st));
+	}
 	if (t->check_first) {
 		t->retry = rate_check(t->rule, &st, now);
 		if (t->retry > 0)
@@ -272,11 +286,15 @@ rate_run_or_reply(struct req *r, int kind, const char *key, bool record,
     bool check)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, record, check, 0 };
+	struct rate_tx t = { rule, key, record, check, 0, false };
 	enum store_status st;
 
-	if (rule->limit == 0 || key == NULL)
+	if (rule->limit == 0)
 		return true;
+	if (key == NULL) {
+		reply_error(r, 500, "internal_error", "Out of memory.");
+		return false;
+	}
 	st = store_tx(r->srv->store, record, rate_tx, &t);
 	if (st != STORE_OK) {
 		reply_store_error(r, st);
@@ -305,7 +323,17 @@ void
 rate_count(struct req *r, int kind, const char *key)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, true, false, 0 };
+	struct rate_tx t = { rule, key, true, false, 0, false };
+
+	if (rule->limit != 0 && key != NULL)
+		(void)store_tx(r->srv->store, true, rate_tx, &t);
+}
+
+void
+rate_refund(struct req *r, int kind, const char *key)
+{
+	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
+	struct rate_tx t = { rule, key, false, false, 0, true };
 
 	if (rule->limit != 0 && key != NULL)
 		(void)store_tx(r->srv->store, true, rate_tx, &t);

@@ -86,7 +86,7 @@ reuse_tx(struct store_conn *c, void *cls)
 }
 
 struct touch_tx {
-	struct store_token *tok;
+	const uint8_t *hash;
 	const char *device_id;
 	const char *ip;
 	bool mark_used;
@@ -97,11 +97,18 @@ static enum store_status
 touch_tx(struct store_conn *c, void *cls)
 {
 	struct touch_tx *t = cls;
+	struct store_token tok;
+	struct store_session sess;
+	struct store_device dev;
 	enum store_status st;
 
 	if (t->mark_used) {
-		t->tok->used = true;
-		st = store_call(c, token_update, t->tok);
+		/* re-read: a rotation may have linked a successor meanwhile */
+		st = store_call(c, token_lookup, t->hash, &tok, &sess, &dev);
+		if (st != STORE_OK)
+			return st;
+		tok.used = true;
+		st = store_call(c, token_update, &tok);
 		if (st != STORE_OK)
 			return st;
 	}
@@ -165,7 +172,7 @@ bearer_or_reply(struct req *r, const char *header)
 	}
 	if (!tok.used || now - dev.last_seen_at >= TOUCH_EVERY_MS ||
 	    strcmp(dev.last_ip, r->ip) != 0) {
-		struct touch_tx t = { &tok, dev.id, r->ip,
+		struct touch_tx t = { r->auth.token_hash, dev.id, r->ip,
 		    !tok.used && !tok.has_successor, true };
 
 		st = store_tx(r->srv->store, true, touch_tx, &t);

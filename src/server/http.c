@@ -60,6 +60,73 @@ add_common_headers(struct req *r, struct MHD_Response *resp)
 		    r->hdr_value[i]);
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A copy of a client-supplied header fit for the audit log and JSON: valid
+ * UTF-8 (bad bytes and control characters become '?'), at most max bytes,
+ * cut at a character boundary. NULL on OOM.
+ */
+static char *
+clean_text(struct arena *a, const char *in, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), i = 0, o = 0, k;
+	char *out = arena_alloc(a, max + 1);
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		k = utf8_seq(s + i, n - i);
+		if (k == 0 || (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
+			if (o + 1 > max)
+				break;
+			out[o++] = '?';
+			i += k ? k : 1;
+			continue;
+		}
+		if (o + k > max)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Keeps the response; access_handler() queues it when libmicrohttpd is
  * ready for it (see flush_reply). */
 static void
@@ -125,8 +192,11 @@ reply_body(struct req *r, int status, json_t *envelope)
 void
 reply_json(struct req *r, int status, json_t *data)
 {
-	if (data == NULL)
-		data = json_object();
+	if (data == NULL) {
+		/* a json_pack() that failed: never a hollow success */
+		reply_error(r, 500, "internal_error", "Out of memory.");
+		return;
+	}
 	reply_body(r, status, json_pack("{s:b,s:o}", "success", 1, "data",
 	    data));
 }
@@ -153,10 +223,26 @@ reply_error(struct req *r, int status, const char *code, const char *fmt,
 	char msg[512];
 	va_list ap;
 
+	size_t n, i = 0, k;
+
 	va_start(ap, fmt);
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
 	va_end(ap);
+	/*
+	 * The message may quote the client (a method, a field name cut at 64
+	 * bytes, a truncated line): bytes that are not valid UTF-8 become '?',
+	 * or json_pack would refuse the envelope and a 400 would turn into a
+	 * 500. (Found by tests/fuzz/fuzz_request.)
+	 */
+	n = strlen(msg);
+	while (i < n) {
+		k = utf8_seq((const unsigned char *)msg + i, n - i);
+		if (k == 0)
+			msg[i++] = '?';
+		else
+			i += k;
+	}
 	reply_error_data(r, status, code, NULL, msg);
 }
 
@@ -287,16 +373,59 @@ is_trusted_proxy(const struct config *cfg, const char *ip)
 	return false;
 }
 
-/* The client's address; behind a trusted proxy, the nearest address in
- * X-Forwarded-For that is not itself a trusted proxy. */
+struct xff {
+	struct arena *a;
+	char *all;      /* every X-Forwarded-For line, joined with ',' */
+	size_t len;
+	bool overflow;
+};
+
+#define XFF_MAX 8192
+
+static enum MHD_Result
+collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct xff *x = cls;
+	size_t n;
+	char *p;
+
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+		return MHD_YES;
+	n = strlen(value);
+	if (x->len + n + 2 > XFF_MAX) {
+		x->overflow = true;
+		return MHD_NO;
+	}
+	p = arena_alloc(x->a, x->len + n + 2);
+	if (p == NULL) {
+		x->overflow = true;
+		return MHD_NO;
+	}
+	if (x->len > 0) {
+		memcpy(p, x->all, x->len);
+		p[x->len++] = ',';
+	}
+	memcpy(p + x->len, value, n + 1);
+	x->len += n;
+	x->all = p;
+	return MHD_YES;
+}
+
+/*
+ * The client's address. Behind trusted proxies, X-Forwarded-For (all its
+ * lines, in order) is read from the right: each hop a trusted proxy vouches
+ * for is taken, up to the first address that is not a trusted proxy. A
+ * malformed hop stops the walk at the last good address.
+ */
 static void
 client_ip(struct req *r)
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct config *cfg = &r->srv->cfg;
-	const char *xff;
-	char buf[512], *tok, *save = NULL, *hops[32];
-	int n = 0, i;
+	struct xff x = { r->arena, NULL, 0, false };
+	char *end, *start;
+	unsigned char tmp[16];
 
 	snprintf(r->ip, sizeof(r->ip), "unknown");
 	ci = MHD_get_connection_info(r->conn,
@@ -316,22 +445,32 @@ client_ip(struct req *r)
 	}
 	if (cfg->n_trusted_proxies == 0 || !is_trusted_proxy(cfg, r->ip))
 		return;
-	xff = req_header(r, "X-Forwarded-For");
-	if (xff == NULL || strlen(xff) >= sizeof(buf))
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_xff, &x);
+	if (x.all == NULL || x.overflow)
 		return;
-	memcpy(buf, xff, strlen(xff) + 1);
-	for (tok = strtok_r(buf, ", ", &save); tok != NULL && n < 32;
-	    tok = strtok_r(NULL, ", ", &save))
-		hops[n++] = tok;
-	for (i = n - 1; i >= 0; i--) {
-		unsigned char tmp[16];
-
-		if (inet_pton(AF_INET, hops[i], tmp) != 1 &&
-		    inet_pton(AF_INET6, hops[i], tmp) != 1)
-			return;	/* garbage: keep the proxy's address */
-		snprintf(r->ip, sizeof(r->ip), "%s", hops[i]);
-		if (!is_trusted_proxy(cfg, hops[i]))
+	end = x.all + x.len;
+	while (end > x.all) {
+		start = end;
+		while (start > x.all && start[-1] != ',')
+			start--;
+		*end = '\0';
+		while (*start == ' ' || *start == '\t')
+			start++;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (strlen(start) >= sizeof(r->ip) ||
+		    (inet_pton(AF_INET, start, tmp) != 1 &&
+		    inet_pton(AF_INET6, start, tmp) != 1))
 			return;
+		snprintf(r->ip, sizeof(r->ip), "%s", start);
+		if (!is_trusted_proxy(cfg, start))
+			return;
+		end = start;
+		while (end > x.all && end[-1] != ',')
+			end--;
+		if (end == x.all)
+			break;
+		end--;	/* onto the comma */
 	}
 }
 
@@ -376,6 +515,9 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (r->waiter != NULL)
 		events_wait_end(h->srv->hub, r);
+	/* resumed, but the client left before the handler ran again */
+	if (r->suspended)
+		atomic_fetch_sub(&m->suspended, 1);
 	if (r->cleanup != NULL)
 		r->cleanup(r);
 	if (r->response != NULL)
@@ -507,9 +649,8 @@ dispatch(struct req *r)
 		}
 		if (!body_or_reply(r))
 			return;
-		if (!auth_or_reply(r))
-			return;
-		r->db = store_conn(r->srv->store);
+		if (r->db == NULL)
+			r->db = store_conn(r->srv->store);
 	}
 	if (r->suspended) {
 		r->suspended = false;
@@ -539,7 +680,7 @@ begin_request(struct req *r, const char *url, const char *method)
 	client_ip(r);
 	r->user_agent = req_header(r, "User-Agent");
 	if (r->user_agent != NULL)
-		r->user_agent = arena_strndup(r->arena, r->user_agent,
+		r->user_agent = clean_text(r->arena, r->user_agent,
 		    STORE_UA_MAX);
 	if (r->path == NULL || r->uri == NULL) {
 		reply_error(r, 500, "internal_error", "Out of memory.");
@@ -590,7 +731,9 @@ begin_request(struct req *r, const char *url, const char *method)
 			return false;
 		}
 	}
-	return true;
+	/* Credentials before the body: nobody unauthenticated makes the
+	 * server read, hold or parse a large body. */
+	return auth_or_reply(r);
 }
 
 /* Appends an upload chunk under the route's cap; past the cap the body is
@@ -765,9 +908,20 @@ http_stop(struct http *h, int64_t timeout_ms)
 	if (h == NULL)
 		return;
 	MHD_quiesce_daemon(h->daemon);
-	events_wake_all(h->srv->hub);
-	while (atomic_load(&h->srv->metrics.in_flight) > 0 &&
-	    time_mono_ms() < deadline) {
+	/*
+	 * Let requests in flight finish. libmicrohttpd must not be stopped
+	 * while a connection is suspended, so suspended ones (long-polls,
+	 * queued hashes: both answer promptly once `stopping` is set) are
+	 * waited for even past the deadline.
+	 */
+	for (;;) {
+		bool late = time_mono_ms() >= deadline;
+
+		if (late)
+			atomic_store(&h->srv->abandon, 1);
+		if ((atomic_load(&h->srv->metrics.in_flight) == 0 || late) &&
+		    atomic_load(&h->srv->metrics.suspended) == 0)
+			break;
 		events_wake_all(h->srv->hub);
 		nanosleep(&ts, NULL);
 	}

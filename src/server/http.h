@@ -97,7 +97,8 @@ struct req {
 
 /* ---- replies (each answers once; later calls are ignored) ------------- */
 
-/* 2xx envelope {"success":true,"data":data}; steals data (NULL → {}). */
+/* 2xx envelope {"success":true,"data":data}; steals data. NULL (a failed
+ * json_pack) answers 500 instead. */
 void reply_json(struct req *r, int status, json_t *data);
 
 /* Error envelope with code and a printf message. */

@@ -36,6 +36,8 @@ struct server {
 	struct metrics metrics;
 	int64_t started_ms;
 	atomic_int stopping;     /* set at SIGTERM: long-polls answer now */
+	atomic_int abandon;      /* the stop deadline passed: slow work that
+	                            has not finished is given up (503) */
 	atomic_uint_fast64_t next_request;
 	char instance[9];        /* random prefix of request ids */
 };

@@ -32,8 +32,19 @@ on_data(char *p, size_t size, size_t n, void *cls)
 	return len;
 }
 
+/* Gives up at once when the server abandons slow work (shutdown). */
+static int
+on_progress(void *cls, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	const atomic_int *stopping = cls;
+
+	return atomic_load(stopping) ? 1 : 0;
+}
+
 bool
-turnstile_verify(const struct config *cfg, const char *token, const char *ip)
+turnstile_verify(const struct config *cfg, const char *token, const char *ip,
+    const atomic_int *stopping)
 {
 	CURL *curl = NULL;
 	char *esecret = NULL, *etoken = NULL, *eip = NULL, *form = NULL;
@@ -61,8 +72,11 @@ turnstile_verify(const struct config *cfg, const char *token, const char *ip)
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)(uintptr_t)stopping);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);

@@ -2,6 +2,7 @@
 #ifndef FLM_TURNSTILE_H
 #define FLM_TURNSTILE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct config;
@@ -12,7 +13,7 @@ struct config;
  * false. Blocking: run it on the slow pool.
  */
 bool turnstile_verify(const struct config *cfg, const char *token,
-    const char *ip);
+    const char *ip, const atomic_int *abandon);
 
 /* Process-wide libcurl set-up and tear-down. */
 int turnstile_global_init(void);
