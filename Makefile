@@ -114,6 +114,10 @@ test: test-deps
 	$(MAKE) WERROR=1 api
 	$(MAKE) asan
 	$(MAKE) valgrind
+	$(MAKE) WERROR=1 fuzz-replay
+	$(MAKE) crash-test-quick
+	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
+		node --test tests/robust/slow-clients.test.mjs
 
 clean:
 	rm -rf $(BUILD)
