@@ -135,6 +135,9 @@ bool rate_check_or_reply(struct req *r, int rate_kind, const char *key);
 /* Counts a failure against the key (its own transaction). */
 void rate_count(struct req *r, int rate_kind, const char *key);
 
+/* After a failed slow check: restarts the key's block (if any) from now. */
+void rate_restamp(struct req *r, int rate_kind, const char *key);
+
 /* Takes back one hit counted by rate_take_or_reply (its own transaction). */
 void rate_refund(struct req *r, int rate_kind, const char *key);
 

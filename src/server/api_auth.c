@@ -381,6 +381,8 @@ api_auth_login(struct req *r)
 	if (!pool_ok_or_reply(r, &ls->job))
 		return;
 	if (!ls->job.verified) {
+		rate_restamp(r, RATE_LOGIN_IP, ls->ip_key);
+		rate_restamp(r, RATE_LOGIN_ACCOUNT, ls->acct_key);
 		if (ls->known && (c = db_or_reply(r)) != NULL)
 			(void)audit_add(c, r, ls->user.id, "login_failed",
 			    NULL);
@@ -508,6 +510,7 @@ api_auth_password(struct req *r)
 	if (!pool_ok_or_reply(r, &ls->job))
 		return;
 	if (!ls->job.verified) {
+		rate_restamp(r, RATE_LOGIN_ACCOUNT, ls->acct_key);
 		reply_error(r, 401, "invalid_credentials",
 		    "The current password is wrong.");
 		return;

@@ -248,6 +248,7 @@ struct rate_tx {
 	bool check_first;
 	int64_t retry;
 	bool refund;            /* take one hit back instead */
+	bool restamp;           /* restart the current block from now */
 };
 
 static enum store_status
@@ -262,6 +263,16 @@ rate_tx(struct store_conn *c, void *cls)
 	s = store_call(c, rate_get, t->key, &st);
 	if (s != STORE_OK)
 		return s;
+	if (t->restamp) {
+		/* the hit is already counted: recount it at `now`, so a block
+		 * runs from the end of the slow check, not its start */
+		if (st.count == 0)
+			return STORE_OK;
+		st.count--;
+		rate_record(t->rule, &st, now);
+		return store_call(c, rate_put, t->key, &st,
+		    rate_expires(t->rule, &st));
+	}
 	if (t->refund) {
 		if (st.count == 0)
 			return STORE_OK;
@@ -286,7 +297,7 @@ rate_run_or_reply(struct req *r, int kind, const char *key, bool record,
     bool check)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, record, check, 0, false };
+	struct rate_tx t = { rule, key, record, check, 0, false, false };
 	enum store_status st;
 
 	if (rule->limit == 0)
@@ -323,7 +334,17 @@ void
 rate_count(struct req *r, int kind, const char *key)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, true, false, 0, false };
+	struct rate_tx t = { rule, key, true, false, 0, false, false };
+
+	if (rule->limit != 0 && key != NULL)
+		(void)store_tx(r->srv->store, true, rate_tx, &t);
+}
+
+void
+rate_restamp(struct req *r, int kind, const char *key)
+{
+	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
+	struct rate_tx t = { rule, key, false, false, 0, false, true };
 
 	if (rule->limit != 0 && key != NULL)
 		(void)store_tx(r->srv->store, true, rate_tx, &t);
@@ -333,7 +354,8 @@ void
 rate_refund(struct req *r, int kind, const char *key)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, false, false, 0, true };
+	struct rate_tx t = { rule, key, false, false, 0, true, false };
+
 
 	if (rule->limit != 0 && key != NULL)
 		(void)store_tx(r->srv->store, true, rate_tx, &t);
