@@ -330,35 +330,35 @@ rate_check_or_reply(struct req *r, int kind, const char *key)
 	return rate_run_or_reply(r, kind, key, false, true);
 }
 
-void
-rate_count(struct req *r, int kind, const char *key)
+/* Runs one quiet update of a rate record (no answer on failure: these
+ * follow an answer already decided). */
+static void
+rate_apply(struct req *r, int kind, const char *key, bool record,
+    bool refund, bool restamp)
 {
 	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, true, false, 0, false, false };
+	struct rate_tx t = { rule, key, record, false, 0, refund, restamp };
 
 	if (rule->limit != 0 && key != NULL)
 		(void)store_tx(r->srv->store, true, rate_tx, &t);
+}
+
+void
+rate_count(struct req *r, int kind, const char *key)
+{
+	rate_apply(r, kind, key, true, false, false);
 }
 
 void
 rate_restamp(struct req *r, int kind, const char *key)
 {
-	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, false, false, 0, false, true };
-
-	if (rule->limit != 0 && key != NULL)
-		(void)store_tx(r->srv->store, true, rate_tx, &t);
+	rate_apply(r, kind, key, false, false, true);
 }
 
 void
 rate_refund(struct req *r, int kind, const char *key)
 {
-	const struct rate_rule *rule = &r->srv->cfg.rates[kind];
-	struct rate_tx t = { rule, key, false, false, 0, true, false };
-
-
-	if (rule->limit != 0 && key != NULL)
-		(void)store_tx(r->srv->store, true, rate_tx, &t);
+	rate_apply(r, kind, key, false, true, false);
 }
 
 void
