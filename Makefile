@@ -91,7 +91,8 @@ asan:
 		echo "== $$t (asan)"; $(SAN_ENV) $$t; done
 	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
 		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
-		node --test --test-concurrency=2 tests/api/
+		node --test --test-concurrency=2 tests/api/ \
+		tests/robust/hostile.test.mjs
 
 # The API suite against the server under valgrind memcheck: 0 errors,
 # 0 bytes definitely lost (the server's exit status says so).
@@ -115,9 +116,7 @@ test: test-deps
 	$(MAKE) asan
 	$(MAKE) valgrind
 	$(MAKE) WERROR=1 fuzz-replay
-	$(MAKE) crash-test-quick
-	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
-		node --test tests/robust/slow-clients.test.mjs
+	$(MAKE) robust
 
 clean:
 	rm -rf $(BUILD)

@@ -6,8 +6,10 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
+/* a chunked body past its cap is dropped up to the cap plus this more */
+#define BODY_DROP_MIN 65536
 
 struct http {
 	struct server *srv;
@@ -474,6 +478,41 @@ client_ip(struct req *r)
 	}
 }
 
+/*
+ * Per connection: the request libmicrohttpd has announced (uri_logger) and
+ * not yet finished (completed). libmicrohttpd calls `completed` only for
+ * requests that reached the access handler; one it refuses earlier (say, a
+ * query with more parameters than CONNECTION_MEMORY_BYTES holds) is released
+ * here when its connection closes.
+ */
+struct conn_slot {
+	struct req *pending;
+};
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe);
+
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct conn_slot *slot;
+	void *pending;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		/* NULL (out of memory) only loses the release below */
+		*socket_context = calloc(1, sizeof(struct conn_slot));
+		return;
+	}
+	if ((slot = *socket_context) == NULL)
+		return;
+	if ((pending = slot->pending) != NULL)
+		completed(cls, conn, &pending,
+		    MHD_REQUEST_TERMINATED_WITH_ERROR);
+	free(slot);
+	*socket_context = NULL;
+}
+
 static void *
 uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -481,6 +520,7 @@ uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct req *r;
 	struct arena *a;
 	uint64_t n;
+	const union MHD_ConnectionInfo *info;
 
 	a = arena_new();
 	if (a == NULL)
@@ -498,8 +538,15 @@ uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 	snprintf(r->id, sizeof(r->id), "%s-%llu", h->srv->instance,
 	    (unsigned long long)n);
 	r->uri = arena_strndup(a, uri, (size_t)h->srv->cfg.max_url_bytes + 1);
+	r->target = uri;
+	r->target_len = strlen(uri);
+	info = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (info != NULL && info->socket_context != NULL) {
+		r->slot = info->socket_context;
+		r->slot->pending = r;
+	}
 	atomic_fetch_add(&h->srv->metrics.requests, 1);
-	atomic_fetch_add(&h->srv->metrics.in_flight, 1);
 	return r;
 }
 
@@ -513,6 +560,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r == NULL)
 		return;
+	if (r->slot != NULL)
+		r->slot->pending = NULL;
 	if (r->waiter != NULL)
 		events_wait_end(h->srv->hub, r);
 	/* resumed, but the client left before the handler ran again */
@@ -532,7 +581,9 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_request(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	json_decref(r->json);
 	free(r->body);
-	atomic_fetch_sub(&m->in_flight, 1);
+	/* counted from the access handler on: shutdown waits for those */
+	if (r->first_call_done)
+		atomic_fetch_sub(&m->in_flight, 1);
 	arena_free(r->arena);
 	*con_cls = NULL;
 }
@@ -641,6 +692,11 @@ dispatch(struct req *r)
 {
 	if (!r->dispatched) {
 		r->dispatched = true;
+		if (r->too_large && r->body_cap == 0) {
+			reply_error(r, 413, "payload_too_large",
+			    "This endpoint takes no body.");
+			return;
+		}
 		if (r->too_large) {
 			reply_error(r, 413, "payload_too_large",
 			    "The body is larger than this endpoint accepts "
@@ -665,29 +721,175 @@ dispatch(struct req *r)
 	}
 }
 
+/* ---- the request target and framing ------------------------------------ */
+
+static int
+hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The path the router sees: the raw target up to '?', every %XX decoded
+ * except %00 and %2F, which stay as written. A NUL therefore cannot cut a
+ * segment short and an encoded slash cannot split one: "history%2Frevisions"
+ * is one (invalid) type, never the revisions route. A raw NUL byte in the
+ * target (hidden_nul) ends it like libmicrohttpd does, marked by "%00" so
+ * that the segment it cut stays invalid. NULL when out of memory.
+ */
+static char *
+route_path(struct arena *a, const char *raw, bool hidden_nul)
+{
+	size_t len = strcspn(raw, "?"), i, o = 0;
+	char *p;
+	int hi, lo, ch;
+
+	if ((p = arena_alloc(a, len + 4)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)raw[i];
+		if (ch == '%' && i + 2 < len &&
+		    (hi = hex_digit(raw[i + 1])) >= 0 &&
+		    (lo = hex_digit(raw[i + 2])) >= 0 &&
+		    hi * 16 + lo != 0 && hi * 16 + lo != '/') {
+			ch = hi * 16 + lo;
+			i += 2;
+		}
+		p[o++] = (char)ch;
+	}
+	if (hidden_nul)
+		memcpy(p + o, "%00", 3), o += 3;
+	p[o] = '\0';
+	return p;
+}
+
+struct framing {
+	int n_length;                  /* Content-Length headers */
+	bool lengths_differ;
+	const char *length;
+	bool transfer_encoding;
+};
+
+static enum MHD_Result
+framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct framing *f = cls;
+
+	if (value == NULL)
+		return MHD_YES;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		if (f->n_length++ > 0 && strcmp(f->length, value) != 0)
+			f->lengths_differ = true;
+		f->length = value;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		f->transfer_encoding = true;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+query_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	bool *nul = cls;
+
+	if (strlen(key) != key_size ||
+	    (value != NULL && strlen(value) != value_size)) {
+		*nul = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/*
+ * What libmicrohttpd lets through and HTTP forbids: NUL bytes in the target
+ * or a query parameter (RFC 9110 5.5: reject the message; libmicrohttpd
+ * itself ends a header value at a NUL, so what follows never counts), and
+ * conflicting framing (RFC 9112 6.3: two lengths, or a length beside a
+ * transfer coding, is how requests are smuggled past a proxy). Replies and
+ * returns false for those; sets *hidden_nul for a raw NUL in the path.
+ */
+static bool
+framing_or_reply(struct req *r, const char *url, const char *version,
+    bool *hidden_nul)
+{
+	struct framing f;
+	bool nul = false;
+
+	memset(&f, 0, sizeof(f));
+	/* a malformed message is answered at once and its connection closed:
+	 * what follows it on the wire cannot be trusted to be a request */
+	r->close = true;
+	/*
+	 * libmicrohttpd hands the target over as a C string cut at a raw NUL;
+	 * the version follows the target in the same buffer, so a target that
+	 * ends before the byte ahead of the version held a NUL.
+	 */
+	*hidden_nul = url == r->target && version != NULL &&
+	    (uintptr_t)version > (uintptr_t)url + r->target_len + 1;
+	if (*hidden_nul && strchr(r->uri, '?') != NULL) {
+		reply_error(r, 400, "invalid_request",
+		    "The query string contains a NUL byte.");
+		return false;
+	}
+	(void)MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND,
+	    framing_header, &f);
+	if (f.lengths_differ || (f.n_length > 0 && f.transfer_encoding)) {
+		reply_error(r, 400, "invalid_request",
+		    "The request has conflicting Content-Length or "
+		    "Transfer-Encoding headers.");
+		return false;
+	}
+	r->chunked = f.transfer_encoding;
+	(void)MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+	    query_nul, &nul);
+	if (nul) {
+		reply_error(r, 400, "invalid_request",
+		    "A query parameter contains a NUL byte.");
+		return false;
+	}
+	r->close = false;
+	return true;
+}
+
 /* First call: route, check the declared length against the cap. */
 static bool
-begin_request(struct req *r, const char *url, const char *method)
+begin_request(struct req *r, const char *url, const char *method,
+    const char *version)
 {
 	const char *cl, *params[REQ_MAX_PARAMS] = { NULL, NULL, NULL };
 	char *path;
 	unsigned bit, allowed;
 	char allow[128];
+	bool hidden_nul;
 
 	r->method = method;
-	r->path = arena_strndup(r->arena, url,
-	    (size_t)r->srv->cfg.max_url_bytes + 1);
 	client_ip(r);
 	r->user_agent = req_header(r, "User-Agent");
 	if (r->user_agent != NULL)
 		r->user_agent = clean_text(r->arena, r->user_agent,
 		    STORE_UA_MAX);
-	if (r->path == NULL || r->uri == NULL) {
+	if (r->uri == NULL) {
 		reply_error(r, 500, "internal_error", "Out of memory.");
 		return false;
 	}
+	/* until routed: enough for the headers an /api/ answer carries */
+	r->path = r->uri;
 	if (strlen(r->uri) > (size_t)r->srv->cfg.max_url_bytes) {
 		reply_error(r, 414, "invalid_request", "The URL is too long.");
+		return false;
+	}
+	if (!framing_or_reply(r, url, version, &hidden_nul))
+		return false;
+	if ((r->path = route_path(r->arena, r->uri, hidden_nul)) == NULL) {
+		reply_error(r, 500, "internal_error", "Out of memory.");
 		return false;
 	}
 	bit = router_method_bit(method);
@@ -731,6 +933,9 @@ begin_request(struct req *r, const char *url, const char *method)
 			return false;
 		}
 	}
+	/* dropped, then refused once it ends (see access_handler) */
+	if (r->chunked && r->body_cap == 0)
+		r->too_large = true;
 	/* Credentials before the body: nobody unauthenticated makes the
 	 * server read, hold or parse a large body. */
 	return auth_or_reply(r);
@@ -789,14 +994,16 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (!r->first_call_done) {
 		r->first_call_done = true;
-		(void)begin_request(r, url, method);
+		atomic_fetch_add(&r->srv->metrics.in_flight, 1);
+		(void)begin_request(r, url, method, version);
 		/*
 		 * An answer queued on the first call makes libmicrohttpd close
 		 * the connection, which is right when a body will not be read
 		 * (413, or an error for a request that has one); other early
 		 * answers wait for the final call to keep the connection.
 		 */
-		if (r->replied && (r->status == 413 || r->declared_len != 0))
+		if (r->replied && (r->status == 413 || r->declared_len != 0 ||
+		    r->chunked || r->close))
 			return flush_reply(r);
 		return MHD_YES;
 	}
@@ -805,16 +1012,22 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		if (r->too_large) {
+			/*
+			 * Only a declared length is refused before the body;
+			 * a chunked one past the cap is read and dropped so
+			 * that the 413 can be sent once it ends (libmicrohttpd
+			 * cannot answer mid-upload), up to the cap once more,
+			 * then the connection is closed without an answer.
+			 */
+			r->dropped += *upload_data_size;
+			*upload_data_size = 0;
+			return r->dropped > r->body_cap + BODY_DROP_MIN ?
+			    MHD_NO : MHD_YES;
+		}
 		if (!append_body(r, upload_data, *upload_data_size))
 			return MHD_NO;
 		*upload_data_size = 0;
-		if (r->too_large) {
-			r->dispatched = true;
-			reply_error(r, 413, "payload_too_large",
-			    "The body is larger than this endpoint accepts "
-			    "(%zu bytes).", r->body_cap);
-			return flush_reply(r);
-		}
 		return MHD_YES;
 	}
 	if (!r->replied)
@@ -885,6 +1098,7 @@ http_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_logger, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);

@@ -92,6 +92,12 @@ struct req {
 	bool flushed;                  /* response handed to libmicrohttpd */
 	struct MHD_Response *response; /* built, not yet queued */
 	char *uri;                     /* full request URI as received */
+	const char *target;            /* libmicrohttpd's raw target */
+	size_t target_len;             /* its length up to the first NUL */
+	bool chunked;                  /* Transfer-Encoding: no length */
+	bool close;                    /* malformed: answer, then close */
+	size_t dropped;                /* body bytes read past the cap */
+	struct conn_slot *slot;        /* its connection's record */
 	void *waiter;                  /* events long-poll registration */
 };
 

