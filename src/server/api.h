@@ -55,6 +55,7 @@ void api_audit_list(struct req *r);
 
 /* api_events.c */
 void api_events_poll(struct req *r);
+void api_events_stream(struct req *r);
 
 /* api_ops.c */
 void api_info(struct req *r);
@@ -123,6 +124,10 @@ enum store_status audit_add(struct store_conn *c, struct req *r,
 /* Appends an event for user_id (data_type -1 / version 0 when none). */
 enum store_status event_add(struct store_conn *c, struct req *r,
     const char *user_id, const char *type, int data_type, int64_t version);
+
+/* Appends the device_revoked event of device_id. */
+enum store_status event_add_revoked(struct store_conn *c, struct req *r,
+    const char *user_id, const char *device_id);
 
 /* Records one hit of the rule at key and replies 429 if over the limit
  * (the hit that crosses the limit is still allowed). In its own

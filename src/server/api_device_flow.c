@@ -636,7 +636,7 @@ device_revoke_tx(struct store_conn *c, struct req *r, const char *device_id,
 	st = audit_add(c, r, r->auth.user_id, event, meta);
 	if (st != STORE_OK)
 		return st;
-	return event_add(c, r, r->auth.user_id, "device_revoked", -1, 0);
+	return event_add_revoked(c, r, r->auth.user_id, device_id);
 }
 
 static enum store_status

@@ -61,6 +61,7 @@ api_metrics(struct req *r)
 	const struct metrics *m = &r->srv->metrics;
 	const char *authz;
 	char *text;
+	uint64_t streams = events_streams(r->srv->hub);
 
 	if (cfg->metrics_token[0] != '\0') {
 		char want[300];
@@ -85,6 +86,8 @@ api_metrics(struct req *r)
 	    "flamingo_requests_in_flight %llu\n"
 	    "# TYPE flamingo_longpoll_waiting gauge\n"
 	    "flamingo_longpoll_waiting %llu\n"
+	    "# TYPE flamingo_event_streams gauge\n"
+	    "flamingo_event_streams %llu\n"
 	    "# TYPE flamingo_password_hashes_total counter\n"
 	    "flamingo_password_hashes_total %llu\n"
 	    "# TYPE flamingo_slow_pool_rejected_total counter\n"
@@ -96,7 +99,8 @@ api_metrics(struct req *r)
 	    (unsigned long long)m->responses_4xx,
 	    (unsigned long long)m->responses_5xx,
 	    (unsigned long long)m->in_flight,
-	    (unsigned long long)events_waiters(r->srv->hub),
+	    (unsigned long long)(events_waiters(r->srv->hub) - streams),
+	    (unsigned long long)streams,
 	    (unsigned long long)m->hashes,
 	    (unsigned long long)m->hash_rejected,
 	    (long long)((time_now_ms() - r->srv->started_ms) / 1000));

@@ -224,9 +224,9 @@ audit_add(struct store_conn *c, struct req *r, const char *user_id,
 	return st;
 }
 
-enum store_status
-event_add(struct store_conn *c, struct req *r, const char *user_id,
-    const char *type, int data_type, int64_t version)
+static enum store_status
+event_put(struct store_conn *c, struct req *r, const char *user_id,
+    const char *type, int data_type, int64_t version, const char *device_id)
 {
 	struct store_event e;
 
@@ -237,8 +237,24 @@ event_add(struct store_conn *c, struct req *r, const char *user_id,
 	e.version = version;
 	copy_field(e.origin_device_id, sizeof(e.origin_device_id),
 	    r->auth.device_id);
+	if (device_id != NULL)
+		copy_field(e.device_id, sizeof(e.device_id), device_id);
 	e.created_at = time_now_ms();
 	return store_call(c, event_insert, &e);
+}
+
+enum store_status
+event_add(struct store_conn *c, struct req *r, const char *user_id,
+    const char *type, int data_type, int64_t version)
+{
+	return event_put(c, r, user_id, type, data_type, version, NULL);
+}
+
+enum store_status
+event_add_revoked(struct store_conn *c, struct req *r, const char *user_id,
+    const char *device_id)
+{
+	return event_put(c, r, user_id, "device_revoked", -1, 0, device_id);
 }
 
 struct rate_tx {

@@ -82,7 +82,8 @@ reuse_tx(struct store_conn *c, void *cls)
 	json_decref(meta);
 	if (st != STORE_OK)
 		return st;
-	return event_add(c, t->r, t->sess->user_id, "device_revoked", -1, 0);
+	return event_add_revoked(c, t->r, t->sess->user_id,
+	    t->sess->device_id);
 }
 
 struct touch_tx {
@@ -185,6 +186,7 @@ bearer_or_reply(struct req *r, const char *header)
 	memcpy(r->auth.user_id, sess.user_id, sizeof(r->auth.user_id));
 	memcpy(r->auth.device_id, sess.device_id, sizeof(r->auth.device_id));
 	r->auth.session_id = sess.id;
+	r->auth.expires_at = sess.expires_at;
 	return true;
 }
 
@@ -222,6 +224,7 @@ cookie_or_reply(struct req *r, const char *value)
 	}
 	r->auth.kind = AUTH_COOKIE;
 	memcpy(r->auth.user_id, ws.user_id, sizeof(r->auth.user_id));
+	r->auth.expires_at = ws.expires_at;
 	return true;
 }
 
@@ -253,4 +256,31 @@ auth_or_reply(struct req *r)
 		return false;
 	}
 	return true;
+}
+
+enum store_status
+auth_recheck(struct req *r, struct store_conn *c, bool *valid)
+{
+	struct store_device dev;
+	struct store_websess ws;
+	enum store_status st;
+	int64_t now = time_now_ms();
+	int64_t idle = (int64_t)r->srv->cfg.web_session_idle_hours * 3600 *
+	    1000;
+
+	*valid = false;
+	if (r->auth.expires_at <= now)
+		return STORE_OK;
+	if (r->auth.kind == AUTH_BEARER) {
+		/* every revocation marks the device: a rotation does not */
+		st = store_call(c, device_get, r->auth.user_id,
+		    r->auth.device_id, &dev);
+		if (st == STORE_OK)
+			*valid = dev.status == DEVICE_ACTIVE;
+	} else {
+		st = store_call(c, websess_get, r->auth.token_hash, &ws);
+		if (st == STORE_OK)
+			*valid = ws.last_used_at + idle > now;
+	}
+	return st == STORE_NOT_FOUND ? STORE_OK : st;
 }

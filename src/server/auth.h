@@ -34,4 +34,12 @@ void auth_clear_cookie(struct req *r);
  * Sec-Fetch-Site: same-origin. */
 bool auth_same_origin(struct req *r);
 
+/*
+ * For a long-lived request: whether its credentials still hold (not
+ * expired; the device not revoked; the web session not ended). *valid is
+ * false on any failure; a store failure is returned.
+ */
+enum store_status auth_recheck(struct req *r, struct store_conn *c,
+    bool *valid);
+
 #endif

@@ -51,6 +51,15 @@ struct config {
 	int json_max_depth;         /* JSON_MAX_DEPTH (2..64, 16) */
 	int max_url_bytes;          /* MAX_URL_BYTES (256..65536, 2048) */
 	int longpoll_max_s;         /* LONGPOLL_MAX_SECONDS (1..300, 60) */
+	int streams_max;            /* STREAMS_MAX (1..1000000, 1000) */
+	int streams_per_user;       /* STREAMS_PER_USER (1..10000, 20) */
+	int stream_heartbeat_s;     /* STREAM_HEARTBEAT_SECONDS (1..300, 15) */
+	int64_t stream_buffer_bytes; /* STREAM_BUFFER_BYTES (4 KiB..16 MiB,
+	                               64 KiB): kernel send buffer per stream */
+	int stream_stall_s;         /* STREAM_STALL_SECONDS (1..3600, 30) */
+	int stream_max_s;           /* STREAM_MAX_SECONDS (0..604800, 3600;
+	                               0 = no limit) */
+	int event_retention_days;   /* EVENT_RETENTION_DAYS (1..3650, 30) */
 
 	int threads;                /* THREADS (0 = one per core) */
 	int hash_threads;           /* HASH_THREADS (1..64, 1) */

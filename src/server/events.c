@@ -19,6 +19,7 @@ struct waiter {
 	int64_t deadline;
 	bool notified;
 	bool suspended;
+	bool stream;
 };
 
 struct events_hub {
@@ -27,6 +28,7 @@ struct events_hub {
 	pthread_t timer;
 	bool stop;
 	uint64_t count;
+	uint64_t streams;
 	struct waiter *buckets[HUB_BUCKETS];
 };
 
@@ -140,28 +142,79 @@ events_wake_all(struct events_hub *hub)
 	pthread_mutex_unlock(&hub->lock);
 }
 
-bool
-events_wait_begin(struct events_hub *hub, struct req *r, const char *user_id,
-    int64_t deadline_mono)
+/* Counts the streams of user_id in its bucket; called with the lock held. */
+static int
+user_streams(struct events_hub *hub, unsigned bucket, const char *user_id)
 {
 	struct waiter *w;
+	int n = 0;
+
+	for (w = hub->buckets[bucket]; w != NULL; w = w->next)
+		if (w->stream && strcmp(w->user_id, user_id) == 0)
+			n++;
+	return n;
+}
+
+static enum events_admit
+waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
+    int64_t deadline_mono, bool stream, int max_total, int max_user)
+{
+	struct waiter *w;
+	enum events_admit rc = EVENTS_ADMITTED;
 
 	w = arena_calloc(r->arena, 1, sizeof(*w));
 	if (w == NULL)
-		return false;
+		return EVENTS_NOMEM;
 	w->r = r;
 	snprintf(w->user_id, sizeof(w->user_id), "%s", user_id);
 	w->deadline = deadline_mono;
 	w->bucket = bucket_of(user_id);
+	w->stream = stream;
 	pthread_mutex_lock(&hub->lock);
-	w->next = hub->buckets[w->bucket];
-	if (w->next != NULL)
-		w->next->prev = w;
-	hub->buckets[w->bucket] = w;
-	hub->count++;
+	if (stream && hub->streams >= (uint64_t)max_total)
+		rc = EVENTS_FULL;
+	else if (stream && user_streams(hub, w->bucket, user_id) >= max_user)
+		rc = EVENTS_USER_FULL;
+	if (rc == EVENTS_ADMITTED) {
+		w->next = hub->buckets[w->bucket];
+		if (w->next != NULL)
+			w->next->prev = w;
+		hub->buckets[w->bucket] = w;
+		hub->count++;
+		if (stream)
+			hub->streams++;
+	}
 	pthread_mutex_unlock(&hub->lock);
-	r->waiter = w;
-	return true;
+	if (rc == EVENTS_ADMITTED)
+		r->waiter = w;
+	return rc;
+}
+
+bool
+events_wait_begin(struct events_hub *hub, struct req *r, const char *user_id,
+    int64_t deadline_mono)
+{
+	return waiter_add(hub, r, user_id, deadline_mono, false, 0, 0) ==
+	    EVENTS_ADMITTED;
+}
+
+enum events_admit
+events_stream_begin(struct events_hub *hub, struct req *r,
+    const char *user_id, int64_t deadline_mono, int max_total, int max_user)
+{
+	return waiter_add(hub, r, user_id, deadline_mono, true, max_total,
+	    max_user);
+}
+
+void
+events_wait_deadline(struct events_hub *hub, struct req *r,
+    int64_t deadline_mono)
+{
+	struct waiter *w = r->waiter;
+
+	pthread_mutex_lock(&hub->lock);
+	w->deadline = deadline_mono;
+	pthread_mutex_unlock(&hub->lock);
 }
 
 void
@@ -206,6 +259,8 @@ events_wait_end(struct events_hub *hub, struct req *r)
 	if (w->next != NULL)
 		w->next->prev = w->prev;
 	hub->count--;
+	if (w->stream)
+		hub->streams--;
 	pthread_mutex_unlock(&hub->lock);
 	r->waiter = NULL;
 }
@@ -217,6 +272,17 @@ events_waiters(struct events_hub *hub)
 
 	pthread_mutex_lock(&hub->lock);
 	n = hub->count;
+	pthread_mutex_unlock(&hub->lock);
+	return n;
+}
+
+uint64_t
+events_streams(struct events_hub *hub)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&hub->lock);
+	n = hub->streams;
 	pthread_mutex_unlock(&hub->lock);
 	return n;
 }

@@ -1,8 +1,9 @@
 /*
- * events: the in-process hub that wakes suspended long-polls when their
- * user has new events. Writers call events_publish() after their
- * transaction commits; a waiting request is resumed and re-reads the store.
- * A timer thread resumes waiters whose deadline has passed.
+ * events: the in-process hub that wakes suspended long-polls and event
+ * streams when their user has new events. Writers call events_publish()
+ * after their transaction commits; a waiting request is resumed and re-reads
+ * the store. A timer thread resumes waiters whose deadline has passed (the
+ * end of a long-poll, the next heartbeat of a stream).
  */
 #ifndef FLM_EVENTS_H
 #define FLM_EVENTS_H
@@ -30,6 +31,22 @@ void events_wake_all(struct events_hub *hub);
 bool events_wait_begin(struct events_hub *hub, struct req *r,
     const char *user_id, int64_t deadline_mono);
 
+enum events_admit {
+	EVENTS_ADMITTED = 0,
+	EVENTS_FULL,       /* STREAMS_MAX streams are open */
+	EVENTS_USER_FULL,  /* the user has STREAMS_PER_USER streams open */
+	EVENTS_NOMEM
+};
+
+/* Registers r as an event stream of user_id, unless that would make more
+ * than max_total streams in all or max_user for the user. */
+enum events_admit events_stream_begin(struct events_hub *hub, struct req *r,
+    const char *user_id, int64_t deadline_mono, int max_total, int max_user);
+
+/* Moves r's wake-up deadline (a stream's next heartbeat). */
+void events_wait_deadline(struct events_hub *hub, struct req *r,
+    int64_t deadline_mono);
+
 /* Forgets earlier wake-ups: call before each read of the store. */
 void events_wait_arm(struct events_hub *hub, struct req *r);
 
@@ -40,7 +57,10 @@ bool events_wait_suspend(struct events_hub *hub, struct req *r);
 /* Unregisters r; idempotent. */
 void events_wait_end(struct events_hub *hub, struct req *r);
 
-/* Number of registered waiters (for metrics). */
+/* Number of registered waiters, streams included (for metrics). */
 uint64_t events_waiters(struct events_hub *hub);
+
+/* Number of open event streams. */
+uint64_t events_streams(struct events_hub *hub);
 
 #endif

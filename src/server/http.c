@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
 /* a chunked body past its cap is dropped up to the cap plus this more */
 #define BODY_DROP_MIN 65536
+/* the most a streamed reply's writer is asked for at once */
+#define STREAM_BLOCK 16384
 
 struct http {
 	struct server *srv;
@@ -286,6 +289,53 @@ reply_raw(struct req *r, int status, const char *content_type,
 	if (resp != NULL && content_type != NULL)
 		MHD_add_response_header(resp, "Content-Type", content_type);
 	queue(r, status, resp);
+}
+
+/* libmicrohttpd's content reader of a streamed reply. */
+static ssize_t
+stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct req *r = cls;
+	ssize_t n;
+
+	if (r->suspended) {
+		r->suspended = false;
+		atomic_fetch_sub(&r->srv->metrics.suspended, 1);
+	}
+	n = r->stream(r, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n;
+}
+
+void
+reply_stream(struct req *r, const char *content_type, req_stream_fn fn)
+{
+	struct MHD_Response *resp;
+
+	if (r->replied)
+		return;
+	r->stream = fn;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    STREAM_BLOCK, stream_reader, r, NULL);
+	if (resp != NULL)
+		MHD_add_response_header(resp, "Content-Type", content_type);
+	queue(r, 200, resp);
+}
+
+void
+req_stream_limits(struct req *r, unsigned idle_s, int sndbuf)
+{
+	const union MHD_ConnectionInfo *info;
+
+	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    idle_s);
+	info = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info != NULL && setsockopt(info->connect_fd, SOL_SOCKET,
+	    SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+		log_msg("req=%s: cannot set the stream's send buffer: %s",
+		    r->id, strerror(errno));
 }
 
 void

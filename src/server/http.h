@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../common/arena.h"
 #include "../common/token.h"
@@ -26,6 +27,10 @@ struct server;
 struct route;
 struct MHD_Connection;
 struct MHD_Response;
+struct req;
+
+/* The writer of a streamed reply (see reply_stream). */
+typedef ssize_t (*req_stream_fn)(struct req *r, char *buf, size_t max);
 
 enum auth_kind {
 	AUTH_NONE = 0,
@@ -40,6 +45,7 @@ struct auth {
 	char user_id[STORE_ID_LEN + 1];
 	char device_id[STORE_ID_LEN + 1]; /* bearer only */
 	int64_t session_id;              /* bearer only */
+	int64_t expires_at;              /* the credential's absolute expiry */
 	uint8_t token_hash[TOKEN_HASH_LEN]; /* bearer token or cookie */
 };
 
@@ -99,6 +105,7 @@ struct req {
 	size_t dropped;                /* body bytes read past the cap */
 	struct conn_slot *slot;        /* its connection's record */
 	void *waiter;                  /* events long-poll registration */
+	req_stream_fn stream;          /* reply_stream's writer */
 };
 
 /* ---- replies (each answers once; later calls are ignored) ------------- */
@@ -128,6 +135,20 @@ void reply_raw(struct req *r, int status, const char *content_type,
 
 /* 304 Not Modified (no body). */
 void reply_not_modified(struct req *r);
+
+/*
+ * A streamed reply (event streams). After it, fn is called on the
+ * connection's thread whenever libmicrohttpd can send more: it writes at
+ * most max bytes into buf and returns their number, or returns 0 having
+ * suspended r (it is called again once r is resumed), or -1 to end the
+ * stream. fn must never return 0 without suspending.
+ */
+void reply_stream(struct req *r, const char *content_type, req_stream_fn fn);
+
+/* For a long-lived reply: closes the connection when it makes no progress
+ * for idle_s seconds (the client reads nothing) and caps its socket's
+ * kernel send buffer at sndbuf bytes. */
+void req_stream_limits(struct req *r, unsigned idle_s, int sndbuf);
 
 /* 3xx redirect to location. */
 void reply_redirect(struct req *r, int status, const char *location);

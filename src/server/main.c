@@ -26,12 +26,18 @@ housekeeping(struct server *srv)
 {
 	struct store_conn *c = store_conn(srv->store);
 	enum store_status st;
+	int64_t now;
 
 	if (c == NULL)
 		return;
-	st = store_call(c, prune, time_now_ms());
+	now = time_now_ms();
+	st = store_call(c, prune, now);
 	if (st != STORE_OK)
 		log_msg("housekeeping: prune failed (%d)", (int)st);
+	st = store_call(c, event_prune, now -
+	    (int64_t)srv->cfg.event_retention_days * 24 * 3600 * 1000);
+	if (st != STORE_OK)
+		log_msg("housekeeping: event prune failed (%d)", (int)st);
 }
 
 int

@@ -56,6 +56,8 @@ const struct route router_table[] = {
 
 	/* events */
 	{ M_GET, "/api/sync/events", ANY, BODY_NONE, api_events_poll },
+	{ M_GET, "/api/sync/events/stream", ANY, BODY_NONE,
+	    api_events_stream },
 
 	/* devices and audit */
 	{ M_GET, "/api/devices", ANY, BODY_NONE, api_devices_list },

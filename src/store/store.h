@@ -183,6 +183,8 @@ struct store_event {
 	int data_type;                 /* -1 when none */
 	int64_t version;               /* 0 when none */
 	char origin_device_id[STORE_ID_LEN + 1]; /* "" when none */
+	char device_id[STORE_ID_LEN + 1]; /* the device it is about
+	                                     (device_revoked), "" when none */
 	int64_t created_at;
 };
 
@@ -341,6 +343,12 @@ struct store_ops {
 	/* newest event id of the user, 0 when none */
 	enum store_status (*event_last_id)(struct store_conn *c,
 	    const char *user_id, int64_t *out);
+	/* the newest event id of the user that retention pruned, 0 when none:
+	 * a reader that asks for ids after an older one has missed events */
+	enum store_status (*event_floor)(struct store_conn *c,
+	    const char *user_id, int64_t *out);
+	/* drops events created before `before`, raising the floors first */
+	enum store_status (*event_prune)(struct store_conn *c, int64_t before);
 
 	/* rate-limit records (zeroed state when absent) */
 	enum store_status (*rate_get)(struct store_conn *c, const char *key,

@@ -94,6 +94,9 @@ enum sq_stmt {
 	SQ_EV_INSERT,
 	SQ_EV_LIST,
 	SQ_EV_LAST,
+	SQ_EV_FLOOR,
+	SQ_EV_FLOOR_RAISE,
+	SQ_EV_PRUNE,
 	SQ_RATE_GET,
 	SQ_RATE_PUT,
 	SQ_RATE_DELETE,
@@ -283,14 +286,25 @@ static const struct {
 
 	[SQ_EV_INSERT] = { "event_insert",
 	    "INSERT INTO events (user_id, type, data_type, version, "
-	    "origin_device_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+	    "origin_device_id, created_at, device_id) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
 	[SQ_EV_LIST] = { "event_list",
 	    "SELECT id, user_id, type, data_type, version, origin_device_id, "
-	    "created_at FROM events WHERE user_id = ?1 AND id > ?2 "
+	    "created_at, device_id FROM events WHERE user_id = ?1 AND id > ?2 "
 	    "ORDER BY id LIMIT ?3" },
 	[SQ_EV_LAST] = { "event_last_id",
 	    "SELECT id FROM events WHERE user_id = ?1 "
 	    "ORDER BY id DESC LIMIT 1" },
+	[SQ_EV_FLOOR] = { "event_floor",
+	    "SELECT pruned_through FROM event_floors WHERE user_id = ?1" },
+	[SQ_EV_FLOOR_RAISE] = { "event_prune",
+	    "INSERT INTO event_floors (user_id, pruned_through) "
+	    "SELECT user_id, MAX(id) FROM events WHERE created_at < ?1 "
+	    "GROUP BY user_id ORDER BY user_id "
+	    "ON CONFLICT (user_id) DO UPDATE SET pruned_through = "
+	    "MAX(pruned_through, excluded.pruned_through)" },
+	[SQ_EV_PRUNE] = { "event_prune",
+	    "DELETE FROM events WHERE created_at < ?1" },
 
 	[SQ_RATE_GET] = { "rate_get",
 	    "SELECT window_start, count, blocked_until FROM rate_limits "
@@ -1988,6 +2002,7 @@ sq_event_insert(struct store_conn *c, struct store_event *ev)
 	e |= bind_opt(st, 5, ev->origin_device_id,
 	    sizeof(ev->origin_device_id));
 	e |= sqlite3_bind_int64(st, 6, ev->created_at);
+	e |= bind_opt(st, 7, ev->device_id, sizeof(ev->device_id));
 	if ((rc = sq_bound(SQ_EV_INSERT, e)) == STORE_OK &&
 	    (rc = sq_exec(q, SQ_EV_INSERT, st)) == STORE_OK)
 		ev->id = sqlite3_last_insert_rowid(q->db);
@@ -2032,6 +2047,7 @@ sq_event_list(struct store_conn *c, const char *user_id, int64_t after,
 		e |= col_str(st, 5, ev->origin_device_id,
 		    sizeof(ev->origin_device_id));
 		ev->created_at = sqlite3_column_int64(st, 6);
+		e |= col_str(st, 7, ev->device_id, sizeof(ev->device_id));
 		if ((rc = sq_read(SQ_EV_LIST, e)) != STORE_OK)
 			goto done;
 		len++;
@@ -2064,6 +2080,46 @@ sq_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
 		rc = STORE_OK;
 	sq_done(st);
 	return rc;
+}
+
+static enum store_status sq_prune_one(struct sq_conn *q, enum sq_stmt id,
+    int64_t before);
+
+static enum store_status
+sq_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
+{
+	struct sq_conn *q = sq(c);
+	sqlite3_stmt *st;
+	enum store_status rc;
+
+	*out = 0;
+	if ((rc = sq_prep(q, SQ_EV_FLOOR, &st)) != STORE_OK)
+		return rc;
+	if ((rc = sq_bound(SQ_EV_FLOOR, bind_key(st, 1, user_id))) ==
+	    STORE_OK)
+		rc = sq_step(q, SQ_EV_FLOOR, st);
+	if (rc == STORE_OK)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc == STORE_NOT_FOUND)
+		rc = STORE_OK;
+	sq_done(st);
+	return rc;
+}
+
+/* Raises each user's floor to the newest event that goes, then drops them:
+ * together, so that a reader never sees the gap without the floor. */
+static enum store_status
+sq_event_prune(struct store_conn *c, int64_t before)
+{
+	struct sq_conn *q = sq(c);
+	enum store_status rc;
+	bool outer;
+
+	if ((rc = sq_sp_begin(q, &outer)) != STORE_OK)
+		return rc;
+	if ((rc = sq_prune_one(q, SQ_EV_FLOOR_RAISE, before)) == STORE_OK)
+		rc = sq_prune_one(q, SQ_EV_PRUNE, before);
+	return sq_sp_end(q, outer, rc);
 }
 
 /* ---- rate limits ----------------------------------------------------------- */
@@ -2225,6 +2281,8 @@ static const struct store_ops sq_ops = {
 	.event_insert = sq_event_insert,
 	.event_list = sq_event_list,
 	.event_last_id = sq_event_last_id,
+	.event_floor = sq_event_floor,
+	.event_prune = sq_event_prune,
 	.rate_get = sq_rate_get,
 	.rate_put = sq_rate_put,
 	.rate_delete = sq_rate_delete,

@@ -25,7 +25,7 @@ before(async () => {
 });
 after(stopAll);
 
-const EVENT_KEYS = new Set(['id', 'type', 'data_type', 'version', 'origin_device_id', 'created_at']);
+const EVENT_KEYS = new Set(['id', 'type', 'data_type', 'version', 'origin_device_id', 'device_id', 'created_at']);
 
 function checkEvent(e) {
   for (const k of Object.keys(e)) assert.ok(EVENT_KEYS.has(k), `unexpected event field ${k}`);

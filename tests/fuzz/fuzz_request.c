@@ -7,8 +7,9 @@
  * config_defaults + config_load with a fake argv and environment, then
  * server_start) on 127.0.0.1:0 with a fresh SQLite file (on /dev/shm when
  * there is one: the store fsyncs every commit), every rate limit off (so the
- * fuzzer is not throttled), long-polls capped at 1 s, trusted proxies and a
- * metrics token set (so that their code is reachable), and sets up state
+ * fuzzer is not throttled), long-polls and event streams capped at 1 s,
+ * trusted proxies and a metrics token set (so that their code is
+ * reachable), and sets up state
  * through the API: a user with a web session, a device session (init ->
  * claim -> token), data and a key.
  *
@@ -718,6 +719,7 @@ fake_env(const char *name)
 		{ "CONNECTION_TIMEOUT", "2" },
 		/* the events long-poll waits at most this long */
 		{ "LONGPOLL_MAX_SECONDS", "1" },
+		{ "STREAM_MAX_SECONDS", "1" },
 		{ "RATE_SIGNUP", "0/60" },
 		{ "RATE_INIT", "0/60" },
 		{ "RATE_USER_CODE_USER", "0/60" },

@@ -233,6 +233,10 @@ REQUEST = {
     # events, devices, audit
     "events": bearer("GET", "/api/sync/events?after=0&wait=0")
     + bearer("GET", "/api/sync/events?after=-1"),
+    "events-stream": bearer("GET", "/api/sync/events/stream",
+                            extra=["Last-Event-ID: 1"])
+    + cookie("GET", "/api/sync/events/stream?after=0", origin=False)
+    + bearer("GET", "/api/sync/events/stream", extra=["Last-Event-ID: x"]),
     "devices": bearer("GET", "/api/devices")
     + cookie("DELETE", "/api/devices/@DEVICE@")
     + bearer("DELETE", "/api/devices/00000000-0000-4000-8000-000000000000"),

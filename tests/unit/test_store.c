@@ -912,6 +912,9 @@ test_events(void **state)
 		if (i == 0)
 			copy(e.origin_device_id, sizeof(e.origin_device_id),
 			    "00000000-0000-4000-8000-000000000004");
+		if (i == 2)
+			copy(e.device_id, sizeof(e.device_id),
+			    "00000000-0000-4000-8000-000000000005");
 		e.created_at = T0 + i;
 		assert_int_equal(store_call(c, event_insert, &e), STORE_OK);
 		ids[i] = e.id;
@@ -939,6 +942,9 @@ test_events(void **state)
 	assert_int_equal(list[1].data_type, -1);
 	assert_int_equal(list[1].version, 0);
 	assert_string_equal(list[1].origin_device_id, "");
+	assert_string_equal(list[1].device_id,
+	    "00000000-0000-4000-8000-000000000005");
+	assert_string_equal(list[0].device_id, "");
 
 	assert_int_equal(store_call(c, event_list, u.id, ids[0], 100, a, &list,
 	    &n), STORE_OK);
@@ -954,6 +960,65 @@ test_events(void **state)
 	assert_int_equal(store_call(c, event_list, u.id, 0, -5, a, &list, &n),
 	    STORE_OK);
 	assert_int_equal(n, 1);
+	arena_free(a);
+}
+
+/* Retention: pruning drops old events of every user and raises each
+ * user's floor to the newest id it dropped; floors never go down. */
+static void
+test_event_prune(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v, w;
+	struct store_event e, *list;
+	struct arena *a;
+	int64_t ids[6], floor;
+	size_t n;
+	int i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	new_user(c, &w);
+	for (i = 0; i < 6; i++) {
+		memset(&e, 0, sizeof(e));
+		copy(e.user_id, sizeof(e.user_id), i % 2 ? v.id : u.id);
+		copy(e.type, sizeof(e.type), "config_changed");
+		e.data_type = -1;
+		e.created_at = T0 + i * 1000;   /* u: 0 2 4, v: 1 3 5 */
+		assert_int_equal(store_call(c, event_insert, &e), STORE_OK);
+		ids[i] = e.id;
+	}
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, 0);
+	/* before T0 + 3000: u's first two and v's first one go */
+	assert_int_equal(store_call(c, event_prune, T0 + 3000), STORE_OK);
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[2]);
+	assert_int_equal(store_call(c, event_floor, v.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[1]);
+	assert_int_equal(store_call(c, event_floor, w.id, &floor), STORE_OK);
+	assert_int_equal(floor, 0);
+	assert_int_equal(store_call(c, event_list, u.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, ids[4]);
+	assert_int_equal(store_call(c, event_list, v.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	/* nothing older left: floors stay */
+	assert_int_equal(store_call(c, event_prune, T0 + 3000), STORE_OK);
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[2]);
+	/* everything goes */
+	assert_int_equal(store_call(c, event_prune, T0 + 10000), STORE_OK);
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[4]);
+	assert_int_equal(store_call(c, event_floor, v.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[5]);
+	assert_int_equal(store_call(c, event_list, v.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
 	arena_free(a);
 }
 
@@ -1376,6 +1441,7 @@ main(void)
 		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_event_prune),
 		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_tx),
 		cmocka_unit_test(test_concurrent),
