@@ -27,7 +27,7 @@
 /* a chunked body past its cap is dropped up to the cap plus this more */
 #define BODY_DROP_MIN 65536
 /* the most a streamed reply's writer is asked for at once */
-#define STREAM_BLOCK 16384
+#define STREAM_BLOCK 2048
 
 struct http {
 	struct server *srv;
