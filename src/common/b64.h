@@ -20,6 +20,13 @@ size_t b64_decoded_max(size_t len);
 char *b64_encode(char *out, const unsigned char *in, size_t n);
 
 /*
+ * The same encoding by table lookups, about five times faster but with
+ * memory accesses that depend on the data: only for what is not secret
+ * (ciphertext the server hands back), never for keys or tokens.
+ */
+char *b64_encode_public(char *out, const unsigned char *in, size_t n);
+
+/*
  * Decodes the len characters of s into out (capacity cap). Padding is
  * required, no whitespace or other characters are allowed.
  * Returns 0 and sets *outlen, or -1 on any malformed input or when the

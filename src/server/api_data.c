@@ -30,7 +30,7 @@ add_blob(struct req *r, json_t *o, const struct store_item *it)
 	b64 = malloc(b64_encoded_len((size_t)it->size) + 1);
 	if (b64 == NULL)
 		return false;
-	b64_encode(b64, it->blob, (size_t)it->size);
+	b64_encode_public(b64, it->blob, (size_t)it->size);
 	json_object_set_new(o, "encrypted_data", json_string_nocheck(b64));
 	free(b64);
 	return true;
@@ -40,14 +40,8 @@ add_blob(struct req *r, json_t *o, const struct store_item *it)
 static void
 reply_item(struct req *r, const struct store_item *it)
 {
-	json_t *o = json_item_meta(it);
-
-	if (o == NULL || !add_blob(r, o, it)) {
-		json_decref(o);
-		reply_error(r, 500, "internal_error", "Out of memory.");
-		return;
-	}
-	reply_json(r, 200, o);
+	reply_json_blob(r, 200, json_item_meta(it), "encrypted_data", it->blob,
+	    (size_t)it->size);
 }
 
 /*

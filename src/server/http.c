@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/b64.h"
 #include "../common/timeutil.h"
 #include "api.h"
 #include "auth.h"
@@ -206,6 +207,61 @@ reply_json(struct req *r, int status, json_t *data)
 	}
 	reply_body(r, status, json_pack("{s:b,s:o}", "success", 1, "data",
 	    data));
+}
+
+void
+reply_json_blob(struct req *r, int status, json_t *data, const char *key,
+    const unsigned char *blob, size_t len)
+{
+	char *text = NULL, *out = NULL;
+	size_t tlen, blen, klen = strlen(key), n;
+	struct MHD_Response *resp;
+	json_t *env;
+	bool empty;
+
+	if (r->replied || data == NULL) {
+		json_decref(data);
+		if (!r->replied)
+			reply_error(r, 500, "internal_error", "Out of memory.");
+		return;
+	}
+	empty = json_object_size(data) == 0;
+	env = json_pack("{s:b,s:o}", "success", 1, "data", data);
+	text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+	json_decref(env);
+	/* ...}} : the data object closes, then the envelope */
+	if (text == NULL || (tlen = strlen(text)) < 2 ||
+	    strcmp(text + tlen - 2, "}}") != 0)
+		goto oom;
+	blen = b64_encoded_len(len);
+	n = tlen - 2 + 1 + 1 + klen + 3 + blen + 3;
+	if (blen >= SIZE_MAX / 2 || (out = malloc(n + 1)) == NULL)
+		goto oom;
+	memcpy(out, text, tlen - 2);
+	n = tlen - 2;
+	if (!empty)
+		out[n++] = ',';
+	out[n++] = '"';
+	memcpy(out + n, key, klen);
+	n += klen;
+	memcpy(out + n, "\":\"", 3);
+	n += 3;
+	/* the alphabet needs no JSON escaping */
+	b64_encode_public(out + n, blob, len);
+	n += blen;
+	memcpy(out + n, "\"}}", 4);
+	n += 3;
+	free(text);
+	resp = MHD_create_response_from_buffer(n, out, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(out);
+	else
+		MHD_add_response_header(resp, "Content-Type", JSON_TYPE);
+	queue(r, status, resp);
+	return;
+oom:
+	free(text);
+	reply_error(r, 500, "internal_error", "Out of memory.");
 }
 
 void

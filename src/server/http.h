@@ -114,6 +114,12 @@ struct req {
  * json_pack) answers 500 instead. */
 void reply_json(struct req *r, int status, json_t *data);
 
+/* 2xx envelope whose data object (stolen) also gets key: the base64 of
+ * blob, encoded straight into the reply (ciphertext needs neither JSON
+ * escaping nor a constant-time codec). */
+void reply_json_blob(struct req *r, int status, json_t *data,
+    const char *key, const unsigned char *blob, size_t len);
+
 /* Error envelope with code and a printf message. */
 void reply_error(struct req *r, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
