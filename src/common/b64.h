@@ -35,4 +35,9 @@ char *b64_encode_public(char *out, const unsigned char *in, size_t n);
 int b64_decode(unsigned char *out, size_t cap, size_t *outlen,
     const char *s, size_t len);
 
+/* The same decoding by table lookups (see b64_encode_public): for
+ * ciphertext only, never for keys or tokens. */
+int b64_decode_public(unsigned char *out, size_t cap, size_t *outlen,
+    const char *s, size_t len);
+
 #endif

@@ -391,7 +391,8 @@ api_data_put(struct req *r)
 		len = strlen(b64);
 		cap = b64_decoded_max(len);
 		buf = arena_alloc(r->arena, cap + 1);
-		if (buf == NULL || b64_decode(buf, cap + 1, &n, b64, len) != 0) {
+		if (buf == NULL ||
+		    b64_decode_public(buf, cap + 1, &n, b64, len) != 0) {
 			reply_error(r, 400, "invalid_request",
 			    "Field 'encrypted_data' must be base64.");
 			return;

@@ -346,8 +346,8 @@ rotate_item_or_reply(struct req *r, json_t *el, size_t idx,
 		return false;
 	}
 	out->data = arena_alloc(r->arena, cap + 1);
-	if (out->data == NULL || b64_decode(out->data, cap + 1, &n, b64,
-	    len) != 0 || n == 0) {
+	if (out->data == NULL || b64_decode_public(out->data, cap + 1, &n,
+	    b64, len) != 0 || n == 0) {
 		reply_error(r, 400, "invalid_request",
 		    "items[%zu].encrypted_data must be non-empty base64.",
 		    idx);

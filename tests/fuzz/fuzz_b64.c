@@ -11,7 +11,9 @@
  *   - the encoding is canonical: re-encoding what was decoded gives back
  *     exactly the input;
  *   - encode then decode is the identity, and b64_encoded_len() is the
- *     length of what b64_encode() writes.
+ *     length of what b64_encode() writes;
+ *   - the table-driven b64_encode_public() / b64_decode_public() agree
+ *     with the constant-time pair on every input and capacity.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -50,12 +52,20 @@ decode_into(size_t cap, const char *s, size_t len, unsigned char *keep,
 	/* malloc(0) may return NULL; one byte keeps the pointer valid while
 	 * cap (what the decoder may use) stays 0. */
 	unsigned char *out = malloc(cap ? cap : 1);
-	int rc;
+	unsigned char *fast = malloc(cap ? cap : 1);
+	size_t nf = (size_t)-1;
+	int rc, rcf;
 
-	if (out == NULL)
+	if (out == NULL || fast == NULL)
 		FAIL("out of memory");
 	*n = (size_t)-1;
 	rc = b64_decode(out, cap, n, s, len);
+	rcf = b64_decode_public(fast, cap, &nf, s, len);
+	if (rcf != rc || nf != *n || (rc == 0 && *n > 0 &&
+	    memcmp(fast, out, *n) != 0))
+		FAIL("b64_decode_public disagrees (cap %zu: %d/%zu vs %d/%zu)",
+		    cap, rcf, nf, rc, *n);
+	free(fast);
 	if (rc == 0) {
 		if (*n > cap)
 			FAIL("decoded %zu bytes into a %zu-byte buffer", *n, cap);
@@ -153,12 +163,17 @@ check_encode(const uint8_t *data, size_t size)
 {
 	size_t elen = b64_encoded_len(size), n;
 	char *enc = malloc(elen + 1);
+	char *fast = malloc(elen + 1);
 	unsigned char *back;
 
-	if (enc == NULL)
+	if (enc == NULL || fast == NULL)
 		FAIL("out of memory");
 	if (b64_encode(enc, data, size) != enc)
 		FAIL("b64_encode did not return out");
+	if (b64_encode_public(fast, data, size) != fast ||
+	    strcmp(fast, enc) != 0)
+		FAIL("b64_encode_public disagrees on %zu bytes", size);
+	free(fast);
 	if (strlen(enc) != elen || elen % 4 != 0)
 		FAIL("encoded length %zu, b64_encoded_len said %zu",
 		    strlen(enc), elen);

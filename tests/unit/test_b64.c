@@ -110,6 +110,11 @@ test_refused(void **state)
 		if (decode_str(out, sizeof(out), &n, bad[i]) != -1)
 			fail_msg("accepted '%s'", bad[i]);
 		assert_int_equal(n, 0);
+		n = 99;
+		if (b64_decode_public(out, sizeof(out), &n, bad[i],
+		    strlen(bad[i])) != -1)
+			fail_msg("the table decoder accepted '%s'", bad[i]);
+		assert_int_equal(n, 0);
 	}
 	/* An embedded NUL inside len, and a non-ASCII byte. */
 	assert_int_equal(b64_decode(out, sizeof(out), &n, "Zm9v\0mFy", 8), -1);
@@ -126,6 +131,8 @@ test_refused(void **state)
 			buf[pos] = (char)c;
 			assert_int_equal(b64_decode(out, sizeof(out), &n, buf, 8),
 			    -1);
+			assert_int_equal(b64_decode_public(out, sizeof(out), &n,
+			    buf, 8), -1);
 		}
 	}
 	/* len is honoured: the bytes after it are not read. */
@@ -177,6 +184,15 @@ test_round_trip(void **state)
 			assert_int_equal(elen % 4, 0);
 			assert_true(b64_decoded_max(elen) >= len);
 			assert_true(b64_decoded_max(elen) < len + 3);
+			/* the table decoder agrees, down to the capacity */
+			n = 0;
+			assert_int_equal(b64_decode_public(out, len, &n, enc,
+			    elen), 0);
+			assert_int_equal(n, len);
+			assert_memory_equal(out, in, len);
+			if (len > 0)
+				assert_int_equal(b64_decode_public(out, len - 1,
+				    &n, enc, elen), -1);
 			/* Exactly the needed capacity is enough. */
 			assert_int_equal(b64_decode(out, len, &n, enc, elen),
 			    0);
