@@ -67,14 +67,16 @@ function setMode(mode) {
   if (signup && turnstileEnabled()) showTurnstile();
 }
 
+const turnstileApi = () => (typeof window.turnstile?.render === 'function' ? window.turnstile : null);
+
 function loadTurnstileScript() {
-  if (window.turnstile) return Promise.resolve(window.turnstile);
+  if (turnstileApi()) return Promise.resolve(turnstileApi());
   if (!state.scriptLoading) {
     state.scriptLoading = new Promise((resolve, reject) => {
       const s = document.createElement('script');
       s.src = state.info.turnstile_script_url;
       s.async = true;
-      s.addEventListener('load', () => (window.turnstile ? resolve(window.turnstile) : reject(new Error('no turnstile'))));
+      s.addEventListener('load', () => (turnstileApi() ? resolve(turnstileApi()) : reject(new Error('no turnstile'))));
       s.addEventListener('error', () => reject(new Error('script failed')));
       document.head.appendChild(s);
     }).catch((e) => {
@@ -90,7 +92,7 @@ async function showTurnstile() {
   try {
     const ts = await loadTurnstileScript();
     if (state.widgetId !== null) return;
-    state.widgetId = ts.render($('turnstile'), {
+    state.widgetId = ts.render($('turnstile-widget'), {
       sitekey: state.info.turnstile_site_key,
       theme: 'auto',
       callback: (token) => {
@@ -110,8 +112,8 @@ async function showTurnstile() {
 
 function resetTurnstile() {
   state.turnstileToken = '';
-  if (window.turnstile && state.widgetId !== null) {
-    try { window.turnstile.reset(state.widgetId); } catch { /* gone */ }
+  if (turnstileApi() && state.widgetId !== null) {
+    try { turnstileApi().reset(state.widgetId); } catch { /* gone */ }
   }
 }
 
