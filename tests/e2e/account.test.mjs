@@ -72,6 +72,9 @@ test('the overview shows the five data types, the device count and recent activi
   assert.match(await page.textContent('#recent-activity'), /Account created/);
   assert.equal(await page.getAttribute('a.nav-link[href="/dashboard"]', 'aria-current'), 'page');
   await screenshots(page, 'dashboard');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(12, 12, 15)', 'dark theme');
+  await screenshots(page, 'dashboard-dark');
   page.assertClean('/dashboard');
   await page.close();
 });

@@ -49,6 +49,7 @@ test('the login page allows the widget origin in its CSP, and only on that page'
 test('sign-up shows the widget, needs its token, and a failed check can be retried', async () => {
   const page = await openPage(browser.context);
   page.expectHttpError(403, /^\/api\/auth\/signup$/);
+  page.expectHttpError(404, /^\/api\/sync\/key$/); // the new account's dashboard: no key yet
   await page.goto(`${srv.url}/login`);
   await settled(page);
   assert.equal(fake.scriptCalls.length, 0, 'no widget script on the sign-in tab');
@@ -79,7 +80,6 @@ test('sign-up shows the widget, needs its token, and a failed check can be retri
   await page.click('.fake-turnstile >> text=Verify');
   await Promise.all([page.waitForURL((u) => u.pathname === '/dashboard'), page.click('#submit')]);
   assert.equal(fake.calls.at(-1).response, GOOD);
-  page.expectHttpError(404, /^\/api\/sync\/key$/);
   await settled(page);
   assert.equal(await page.textContent('#user-email'), email);
   page.assertClean('sign-up with Turnstile');

@@ -21,7 +21,6 @@ function setUpNav(path) {
     a.prepend(icon(a.dataset.icon, 18));
     if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
   }
-  document.getElementById('sidebar-foot').prepend(icon('lock', 14));
   const toggle = document.getElementById('menu-toggle');
   const setOpen = (open) => {
     sidebar.classList.toggle('open', open);

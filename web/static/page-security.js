@@ -105,13 +105,26 @@ function passwordCard() {
     el('div', { class: 'card-body' }, form));
 }
 
+/** "Chrome on Linux" from a User-Agent; the start of it otherwise. */
+function uaSummary(ua) {
+  const browsers = [['Edg/', 'Edge'], ['Firefox/', 'Firefox'], ['HeadlessChrome/', 'Headless Chrome'], ['Chrome/', 'Chrome'],
+    ['Safari/', 'Safari'], ['curl/', 'curl'], ['flamingo', 'Flamingo']];
+  const systems = [['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'],
+    ['CrOS', 'ChromeOS'], ['Linux', 'Linux']];
+  const b = browsers.find(([k]) => ua.toLowerCase().includes(k.toLowerCase()));
+  const s = systems.find(([k]) => ua.includes(k));
+  if (b && s) return `${b[1]} on ${s[1]}`;
+  if (b) return b[1];
+  return ua.length > 60 ? `${ua.slice(0, 60)}…` : ua;
+}
+
 function auditRow(e, names) {
   const warn = WARNING_EVENTS.has(e.event_type);
   return el('tr', { 'data-event': e.event_type },
     el('td', { class: 'cell-main' },
       el('div', { class: 'cell-title' },
         warn ? el('span', { class: 'badge badge-danger' }, icon('alert', 12), eventLabel(e.event_type)) : eventLabel(e.event_type)),
-      e.user_agent ? el('div', { class: 'cell-sub', text: e.user_agent.slice(0, 80) }) : null),
+      e.user_agent ? el('div', { class: 'cell-sub', title: e.user_agent, text: uaSummary(e.user_agent) }) : null),
     el('td', { 'data-label': 'Device', text: e.device_id ? (names.get(e.device_id) || 'A removed device') : '—' }),
     el('td', { 'data-label': 'IP', class: 'mono small', text: e.ip || '—' }),
     el('td', { 'data-label': 'When' }, timeEl(e.created_at)));
@@ -120,8 +133,9 @@ function auditRow(e, names) {
 function auditCard(first, names) {
   const tbody = el('tbody', {}, first.map((e) => auditRow(e, names)));
   const more = el('button', { class: 'btn btn-outline btn-sm', type: 'button', id: 'audit-more', text: 'Show older events' });
+  const foot = el('div', { class: 'card-foot' }, more);
   let last = first.length ? first[first.length - 1].id : null;
-  if (first.length < PAGE) more.classList.add('hidden');
+  if (first.length < PAGE) foot.classList.add('hidden');
   more.addEventListener('click', async () => {
     more.disabled = true;
     const r = await get(`/api/audit?limit=${PAGE}&before=${encodeURIComponent(last)}`);
@@ -138,7 +152,10 @@ function auditCard(first, names) {
       rows[0].tabIndex = -1;
       rows[0].focus();
     }
-    if (r.data.events.length < PAGE) more.classList.add('hidden');
+    if (r.data.events.length < PAGE) {
+      foot.classList.add('hidden');
+      tbody.lastElementChild?.setAttribute('data-last', 'true');
+    }
   });
   return el('section', { class: 'card', 'aria-labelledby': 'audit-title' },
     el('div', { class: 'card-head' },
@@ -157,7 +174,7 @@ function auditCard(first, names) {
               el('th', { scope: 'col', text: 'When' }))),
             tbody))
         : el('div', { class: 'empty' }, icon('activity', 24), el('p', { text: 'No events yet.' }))),
-    el('div', { class: 'card-foot' }, more));
+    foot);
 }
 
 export async function renderSecurity(container) {

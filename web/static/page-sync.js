@@ -55,7 +55,9 @@ export async function renderSync(container) {
       el('div', { class: 'card-head' },
         el('div', {},
           el('h2', { id: 'types-title', text: 'Data types' }),
-          el('p', {}, 'Last changed ', timeEl(r.data.updated_at), '.'))),
+          r.data.updated_at
+            ? el('p', {}, 'Last changed ', timeEl(r.data.updated_at), '.')
+            : el('p', { text: 'Everything syncs until you turn it off.' }))),
       el('div', { class: 'card-body-flush' },
         el('ul', { class: 'setting-list' }, TYPES.map((t) => settingRow(t, r.data[t.key] === true))))),
     el('div', { class: 'alert', role: 'note' },
