@@ -18,7 +18,7 @@ enum setting_type {
 	ST_STRING,	/* printable ASCII, no spaces (keys, tokens) */
 	ST_DBURL,	/* sqlite:PATH, postgres://..., postgresql://... */
 	ST_HTTPURL,	/* http(s):// URL kept as given */
-	ST_SCRIPTURL,	/* TURNSTILE_SCRIPT_URL: http(s) URL and its origin */
+	ST_SCRIPTURL,	/* TURNSTILE_SCRIPT_URL and its origin */
 	ST_PUBURL,	/* PUBLIC_URL: normalised, with public_origin, https */
 	ST_INT,		/* int in [min, max] */
 	ST_I64,		/* int64_t in [min, max] */
