@@ -79,9 +79,47 @@ test('the overview shows the five data types, the device count and recent activi
   await page.close();
 });
 
+test('keyboard and small screens: skip link, visible focus, the menu at 375 px', async () => {
+  const page = await openPage(browser.context);
+  page.expectHttpError(404, /^\/api\/sync\/key$/);
+  await page.goto(`${srv.url}/dashboard/devices`);
+  await settled(page);
+  // the first Tab reaches the skip link, which shows itself and moves focus to the content
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none', 'focus is visible');
+  // every focusable control shows a focus outline
+  const unfocusable = await page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll('a[href], button, input')) {
+      if (!el.offsetParent) continue;
+      el.focus({ focusVisible: true });
+      if (document.activeElement === el && getComputedStyle(el).outlineStyle === 'none') bad.push(el.outerHTML.slice(0, 80));
+    }
+    return bad;
+  });
+  assert.deepEqual(unfocusable, []);
+
+  await page.setViewportSize({ width: 375, height: 760 });
+  assert.equal(await page.isVisible('a.nav-link[href="/dashboard/sync"]'), false, 'the sidebar is folded away');
+  await page.click('#menu-toggle');
+  assert.equal(await page.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+  await page.waitForSelector('a.nav-link[href="/dashboard/sync"]', { state: 'visible' });
+  await page.keyboard.press('Escape');
+  assert.equal(await page.getAttribute('#menu-toggle', 'aria-expanded'), 'false');
+  await page.click('#menu-toggle');
+  await Promise.all([page.waitForURL((u) => u.pathname === '/dashboard/sync'), page.click('a.nav-link[href="/dashboard/sync"]')]);
+  await settled(page);
+  assert.equal(await page.getAttribute('a.nav-link[href="/dashboard/sync"]', 'aria-current'), 'page');
+  page.assertClean('keyboard and menu');
+  await page.close();
+});
+
 test('signed in, /login goes to the dashboard; an unknown page is the 404 page', async () => {
   const page = await openPage(browser.context);
   page.expectHttpError(404, /^\/no-such-page$/);
+  page.expectHttpError(404, /^\/api\/sync\/key$/); // the dashboard, passed through
   await page.goto(`${srv.url}/login`);
   await page.waitForURL((u) => u.pathname === '/dashboard');
   const res = await page.goto(`${srv.url}/no-such-page`);
