@@ -209,3 +209,24 @@ test('the audit log pages back with "Show older events"', async () => {
   page.assertClean('audit paging');
   await page.close();
 });
+
+test('the checks above would notice: an inline script is a CSP violation and a console error', async () => {
+  const page = await openPage(browser.context);
+  await page.goto(`${srv.url}/sync/complete`);
+  await page.waitForLoadState('load');
+  await page.evaluate(() => {
+    window.seenViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.seenViolations.push(e.violatedDirective));
+    const s = document.createElement('script');
+    s.textContent = 'window.inlineRan = true;';
+    document.body.appendChild(s);
+    document.body.setAttribute('style', 'color: red');
+  });
+  // both events have fired (the harness's listener runs before this one)
+  await page.waitForFunction(() => window.seenViolations.length >= 2);
+  assert.equal(await page.evaluate(() => window.inlineRan === true), false, 'the inline script did not run');
+  const seen = page.problems.splice(0);
+  assert.ok(seen.some((p) => /CSP violation: script-src/.test(p)), `script violation reported: ${seen}`);
+  assert.ok(seen.some((p) => /CSP violation: style-src/.test(p)), `style violation reported: ${seen}`);
+  await page.close();
+});
