@@ -61,6 +61,13 @@ test('device authorization through the pages: login, the right code, authorize, 
   assert.match(t.session_token, SESSION_TOKEN_RE);
   device = new Client(srv, { bearer: t.session_token, sendOrigin: false });
   expectOk(await device.get('/api/sync/config'));
+
+  // the same link again: nothing left to decide
+  await page.goto(init.url);
+  await settled(page);
+  assert.match(await page.textContent('h1'), /Already authorized/);
+  assert.equal(await page.locator('#authorize').count(), 0);
+  page.assertClean('/sync/authorize again');
   await page.close();
 });
 
