@@ -22,7 +22,7 @@ function typeCard(t, enabled, item, deviceNames) {
       el('dt', { text: 'Version' }), el('dd', { text: `v${item.version}` }),
       el('dt', { text: 'Size' }), el('dd', { text: formatBytes(item.size) }),
       el('dt', { text: 'Updated' }), el('dd', {}, timeEl(item.updated_at)),
-      el('dt', { text: 'By' }), el('dd', { text: deviceNames.get(item.updated_by_device) || (item.updated_by_device ? 'A removed device' : 'The dashboard') }),
+      el('dt', { text: 'By' }), el('dd', { text: deviceNames.get(item.updated_by_device) || (item.updated_by_device ? 'A removed device' : 'A browser session') }),
     ]
     : [el('dt', { text: 'Status' }), el('dd', { text: 'Nothing synced yet' })];
   return el('article', { class: 'card type-card', 'data-type': t.key, 'aria-label': t.label },
