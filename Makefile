@@ -26,10 +26,12 @@ COMMON_SRC := $(wildcard src/common/*.c)
 STORE_SRC := $(wildcard src/store/*.c)
 SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 MIGRATIONS_SQLITE := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
-GEN_SRC := $(BUILD)/gen/migrations_sqlite.c
+WEB_FILES := $(shell find web -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
+GEN_SRC := $(BUILD)/gen/migrations_sqlite.c $(BUILD)/gen/web_assets.c
 
 LIB_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o) $(STORE_SRC:%.c=$(OBJ)/%.o) \
-	$(SERVER_SRC:%.c=$(OBJ)/%.o) $(OBJ)/gen/migrations_sqlite.o
+	$(SERVER_SRC:%.c=$(OBJ)/%.o) $(OBJ)/gen/migrations_sqlite.o \
+	$(OBJ)/gen/web_assets.o
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -57,6 +59,11 @@ $(OBJ)/gen/%.o: $(BUILD)/gen/%.c
 $(BUILD)/gen/migrations_sqlite.c: $(MIGRATIONS_SQLITE) scripts/embed-sql
 	@mkdir -p $(dir $@)
 	scripts/embed-sql store_sqlite_migrations $(MIGRATIONS_SQLITE) > $@
+
+# the dashboard (web/), compiled in with content types and ETags
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web
+	@mkdir -p $(dir $@)
+	scripts/embed-web web > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -113,6 +120,7 @@ test: test-deps
 	$(MAKE) WERROR=1 all $(UNIT_BIN)
 	$(MAKE) WERROR=1 unit
 	$(MAKE) WERROR=1 api
+	$(MAKE) WERROR=1 e2e
 	$(MAKE) asan
 	$(MAKE) valgrind
 	$(MAKE) WERROR=1 fuzz-replay

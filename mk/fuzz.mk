@@ -24,7 +24,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 $(WARN) -D_GNU_SOURCE -pthread -Isrc \
 FUZZ_LIB_OBJ := $(COMMON_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
 	$(STORE_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
 	$(SERVER_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
-	$(FUZZ_OBJDIR)/gen/migrations_sqlite.o
+	$(FUZZ_OBJDIR)/gen/migrations_sqlite.o $(FUZZ_OBJDIR)/gen/web_assets.o
 
 # libFuzzer options common to every run. -timeout bounds one input (the
 # request target has its own, shorter, hang detection; see fuzz_request.c).
@@ -43,7 +43,7 @@ $(FUZZ_OBJDIR)/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c \
 		-o $@ $<
 
-$(FUZZ_OBJDIR)/gen/migrations_sqlite.o: $(GEN_SRC)
+$(FUZZ_OBJDIR)/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 		-Wno-missing-variable-declarations -c -o $@ $<

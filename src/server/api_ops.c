@@ -19,7 +19,7 @@ api_info(struct req *r)
 	for (t = 0; t < DT_COUNT; t++)
 		json_array_append_new(types, json_string(datatype_name(t)));
 	reply_json(r, 200, json_pack(
-	    "{s:s,s:o,s:{s:I,s:I,s:i,s:i,s:i,s:i},s:b,s:o,s:s}",
+	    "{s:s,s:o,s:{s:I,s:I,s:i,s:i,s:i,s:i},s:b,s:o,s:o,s:s}",
 	    "version", FLM_VERSION,
 	    "data_types", types,
 	    "limits",
@@ -31,6 +31,9 @@ api_info(struct req *r)
 	    "temp_token_expiry_minutes", cfg->temp_token_expiry_minutes,
 	    "registration_open", cfg->registration_open,
 	    "turnstile_site_key", json_str_or_null(cfg->turnstile_site_key),
+	    /* the widget script the sign-up page loads (and its CSP allows) */
+	    "turnstile_script_url", cfg->turnstile_site_key[0] != '\0' ?
+	    json_string(cfg->turnstile_script_url) : json_null(),
 	    "storage", store_backend(r->srv->store)));
 }
 

@@ -190,8 +190,12 @@ bearer_or_reply(struct req *r, const char *header)
 	return true;
 }
 
-static bool
-cookie_or_reply(struct req *r, const char *value)
+/*
+ * Checks a web-session cookie value. STORE_OK fills r->auth; STORE_NOT_FOUND
+ * means no live session (*why says why); anything else is a store error.
+ */
+static enum store_status
+cookie_check(struct req *r, const char *value, const char **why)
 {
 	const struct config *cfg = &r->srv->cfg;
 	struct store_conn *c;
@@ -200,32 +204,57 @@ cookie_or_reply(struct req *r, const char *value)
 	int64_t now = time_now_ms();
 	int64_t idle = (int64_t)cfg->web_session_idle_hours * 3600 * 1000;
 
+	*why = "Sign in first.";
 	if (!token_parse(value, strlen(value), TOKEN_WEB_PREFIX))
-		return unauthorized(r, "Sign in first.");
-	if ((c = db_or_reply(r)) == NULL)
-		return false;
+		return STORE_NOT_FOUND;
+	if (r->db == NULL)
+		r->db = store_conn(r->srv->store);
+	if ((c = r->db) == NULL)
+		return STORE_UNAVAILABLE;
 	token_hash(r->auth.token_hash, value, strlen(value));
 	st = store_call(c, websess_get, r->auth.token_hash, &ws);
 	if (st == STORE_NOT_FOUND)
-		return unauthorized(r, "Your session has ended; sign in again.");
-	if (st != STORE_OK) {
-		reply_store_error(r, st);
-		return false;
+		*why = "Your session has ended; sign in again.";
+	if (st != STORE_OK)
+		return st;
+	if (ws.expires_at <= now || ws.last_used_at + idle <= now) {
+		*why = "Your session has expired; sign in again.";
+		return STORE_NOT_FOUND;
 	}
-	if (ws.expires_at <= now || ws.last_used_at + idle <= now)
-		return unauthorized(r, "Your session has expired; sign in "
-		    "again.");
 	if (now - ws.last_used_at >= TOUCH_EVERY_MS) {
 		st = store_call(c, websess_touch, r->auth.token_hash, now);
-		if (st != STORE_OK && st != STORE_BUSY) {
-			reply_store_error(r, st);
-			return false;
-		}
+		if (st != STORE_OK && st != STORE_BUSY)
+			return st;
 	}
 	r->auth.kind = AUTH_COOKIE;
 	memcpy(r->auth.user_id, ws.user_id, sizeof(r->auth.user_id));
 	r->auth.expires_at = ws.expires_at;
+	return STORE_OK;
+}
+
+static bool
+cookie_or_reply(struct req *r, const char *value)
+{
+	const char *why;
+	enum store_status st = cookie_check(r, value, &why);
+
+	if (st == STORE_NOT_FOUND)
+		return unauthorized(r, why);
+	if (st != STORE_OK) {
+		reply_store_error(r, st);
+		return false;
+	}
 	return true;
+}
+
+enum store_status
+auth_web_session(struct req *r)
+{
+	const char *cookie = req_cookie(r, auth_cookie_name(r)), *why;
+
+	if (cookie == NULL)
+		return STORE_NOT_FOUND;
+	return cookie_check(r, cookie, &why);
 }
 
 bool

@@ -21,6 +21,13 @@
  */
 bool auth_or_reply(struct req *r);
 
+/*
+ * Whether the request carries a live web-session cookie, without replying
+ * (the dashboard pages redirect instead of answering 401): STORE_OK fills
+ * r->auth, STORE_NOT_FOUND means none, other statuses are store errors.
+ */
+enum store_status auth_web_session(struct req *r);
+
 /* "flm_session" or, under https, "__Host-flm_session". */
 const char *auth_cookie_name(const struct req *r);
 

@@ -18,6 +18,7 @@ enum setting_type {
 	ST_STRING,	/* printable ASCII, no spaces (keys, tokens) */
 	ST_DBURL,	/* sqlite:PATH, postgres://..., postgresql://... */
 	ST_HTTPURL,	/* http(s):// URL kept as given */
+	ST_SCRIPTURL,	/* TURNSTILE_SCRIPT_URL and its origin */
 	ST_PUBURL,	/* PUBLIC_URL: normalised, with public_origin, https */
 	ST_INT,		/* int in [min, max] */
 	ST_I64,		/* int64_t in [min, max] */
@@ -83,6 +84,11 @@ static const struct setting settings[] = {
 	STR("TURNSTILE_VERIFY_URL", NULL, ST_HTTPURL, turnstile_verify_url,
 	    "https://challenges.cloudflare.com/turnstile/v0/siteverify",
 	    "Turnstile siteverify endpoint"),
+	STR("TURNSTILE_SCRIPT_URL", NULL, ST_SCRIPTURL, turnstile_script_url,
+	    "https://challenges.cloudflare.com/turnstile/v0/api.js"
+	    "?render=explicit",
+	    "Turnstile widget script of the sign-up page (its origin is "
+	    "allowed by that page's CSP)"),
 	BOOL("REGISTRATION_OPEN", registration_open, "true",
 	    "whether new accounts may sign up"),
 	I64("MAX_BLOB_BYTES", max_blob_bytes, 1024, 1073741824, "16777216",
@@ -479,6 +485,38 @@ parse_http_url(const char *s)
 	return 0;
 }
 
+/*
+ * TURNSTILE_SCRIPT_URL: an http(s) URL whose origin, normalised like
+ * PUBLIC_URL's, goes into the sign-up page's Content-Security-Policy; it
+ * may hold no character that could end a CSP source list or an HTML
+ * attribute.
+ */
+static int
+parse_script_url(const char *s, struct config *cfg)
+{
+	struct config scratch;
+	char head[sizeof(scratch.public_url)];
+	const char *rest;
+	size_t n;
+
+	if (parse_http_url(s) != 0 || strpbrk(s, ";,'\"\\<>`") != NULL ||
+	    strlen(s) >= sizeof(cfg->turnstile_script_url))
+		return -1;
+	rest = strstr(s, "://") + 3;
+	n = (size_t)(rest - s) + strcspn(rest, "/?#");
+	if (n >= sizeof(head))
+		return -1;
+	memcpy(head, s, n);
+	head[n] = '\0';
+	memset(&scratch, 0, sizeof(scratch));
+	if (parse_public_url(head, &scratch, false) != 0)
+		return -1;
+	memcpy(cfg->turnstile_script_url, s, strlen(s) + 1);
+	memcpy(cfg->turnstile_script_origin, scratch.public_origin,
+	    strlen(scratch.public_origin) + 1);
+	return 0;
+}
+
 static int
 parse_db_url(const char *s)
 {
@@ -598,6 +636,14 @@ apply(const struct setting *st, struct config *cfg, const char *v,
 			return -1;
 		}
 		return set_string(st, cfg, v, err, errlen);
+	case ST_SCRIPTURL:
+		if (parse_script_url(v, cfg) != 0) {
+			seterr(err, errlen, "%s: expected an http:// or https:// "
+			    "URL without ; , quotes or angle brackets, got '%s'",
+			    st->env, shown(buf, v));
+			return -1;
+		}
+		return 0;
 	case ST_PUBURL:
 		if (parse_public_url(v, cfg, false) != 0) {
 			seterr(err, errlen, "%s: expected an http:// or https:// "

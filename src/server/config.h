@@ -42,6 +42,9 @@ struct config {
 	char turnstile_site_key[256];   /* TURNSTILE_SITE_KEY ("" = off) */
 	char turnstile_secret_key[256]; /* TURNSTILE_SECRET_KEY ("" = off) */
 	char turnstile_verify_url[512]; /* TURNSTILE_VERIFY_URL */
+	char turnstile_script_url[512]; /* TURNSTILE_SCRIPT_URL: the widget
+	                                   script the sign-up page loads */
+	char turnstile_script_origin[512]; /* its origin, for the page CSP */
 	bool registration_open;     /* REGISTRATION_OPEN (true) */
 
 	int64_t max_blob_bytes;     /* MAX_BLOB_BYTES (1 KiB..1 GiB, 16 MiB) */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "router.h"
 #include "server.h"
+#include "web.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
@@ -1012,7 +1013,7 @@ begin_request(struct req *r, const char *url, const char *method,
 			    allow));
 			reply_error(r, 405, "method_not_allowed",
 			    "%s is not allowed here; use %s.", method, allow);
-		} else {
+		} else if (!web_not_found(r)) {
 			reply_error(r, 404, "not_found", "No such endpoint.");
 		}
 		return false;

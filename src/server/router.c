@@ -6,6 +6,7 @@
 #include "api.h"
 #include "config.h"
 #include "http.h"
+#include "web.h"
 
 #define ANY AUTH_ANY
 #define COOKIE AUTH_COOKIE
@@ -69,6 +70,17 @@ const struct route router_table[] = {
 	{ M_GET, "/healthz", NONE, BODY_NONE, api_healthz },
 	{ M_GET, "/readyz", NONE, BODY_NONE, api_readyz },
 	{ M_GET, "/metrics", NONE, BODY_NONE, api_metrics },
+
+	/* dashboard pages (web.c checks their session itself: no 401) */
+	{ M_GET, "/", NONE, BODY_NONE, web_root },
+	{ M_GET, "/login", NONE, BODY_NONE, web_page },
+	{ M_GET, "/sync/authorize", NONE, BODY_NONE, web_page },
+	{ M_GET, "/sync/complete", NONE, BODY_NONE, web_page },
+	{ M_GET, "/dashboard", NONE, BODY_NONE, web_page },
+	{ M_GET, "/dashboard/sync", NONE, BODY_NONE, web_page },
+	{ M_GET, "/dashboard/devices", NONE, BODY_NONE, web_page },
+	{ M_GET, "/dashboard/security", NONE, BODY_NONE, web_page },
+	{ M_GET, "/static/:file", NONE, BODY_NONE, web_static },
 };
 
 const size_t router_table_len = sizeof(router_table) / sizeof(router_table[0]);

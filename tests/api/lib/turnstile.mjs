@@ -2,12 +2,24 @@
 // POST application/x-www-form-urlencoded {secret, response, remoteip}
 // → {"success": bool, "error-codes": [...]}; success only when the secret
 // matches and response is the known good token.
+//
+// GET /api.js is a tiny stand-in for the widget script (scriptUrl, for
+// TURNSTILE_SCRIPT_URL): window.turnstile.render(container, {sitekey,
+// callback}) draws two buttons, "Verify" (calls back with the good token)
+// and "Fail check" (with a bad one); reset() forgets the token.
 
 import http from 'node:http';
 
 export async function startFakeTurnstile({ secret, goodToken }) {
   const calls = [];
+  const scriptCalls = [];
   const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url.startsWith('/api.js')) {
+      scriptCalls.push(req.url);
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      res.end(fakeWidget(goodToken));
+      return;
+    }
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (d) => { body += d; });
@@ -32,9 +44,39 @@ export async function startFakeTurnstile({ secret, goodToken }) {
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${server.address().port}/siteverify`;
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const url = `${origin}/siteverify`;
   return {
-    url, calls,
+    url, calls, origin, scriptUrl: `${origin}/api.js?render=explicit`, scriptCalls,
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
   };
+}
+
+function fakeWidget(goodToken) {
+  return `(() => {
+  const widgets = new Map();
+  let next = 1;
+  window.turnstile = {
+    render(container, opts) {
+      const id = 'fake-' + next++;
+      const box = document.createElement('div');
+      box.className = 'fake-turnstile';
+      box.dataset.sitekey = opts.sitekey;
+      for (const [label, token] of [['Verify', ${JSON.stringify(goodToken)}], ['Fail check', 'bad-token-from-widget']]) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = label;
+        b.className = 'btn btn-outline btn-sm';
+        b.addEventListener('click', () => opts.callback(token));
+        box.appendChild(b);
+      }
+      container.appendChild(box);
+      widgets.set(id, box);
+      return id;
+    },
+    reset(id) { widgets.get(id)?.setAttribute('data-reset', String(Date.now())); },
+    remove(id) { widgets.get(id)?.remove(); widgets.delete(id); },
+  };
+})();
+`;
 }
