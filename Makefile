@@ -4,7 +4,7 @@
 #   make test     install, build (warnings are errors) and run every suite
 
 CC ?= cc
-PKGS := libmicrohttpd jansson libsodium sqlite3 libcurl
+PKGS := libmicrohttpd jansson libsodium sqlite3 libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
