@@ -154,17 +154,20 @@ export class Server {
 
 /**
  * Starts a server. env: extra settings. dir: reuse a temp dir and its
- * database (for restarts; on PostgreSQL the dir names the database in
- * its file "pgdb"). Resolves once /readyz answers 200.
+ * database (for restarts, or several instances on one PostgreSQL
+ * database: the dir names it in its file "pgdb"). database: a
+ * DATABASE_URL to use as is. Resolves once /readyz answers 200.
  */
-export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 * SLOW } = {}) {
+export async function startServer({ env = {}, dir, args = [], database, timeoutMs = 20000 * SLOW } = {}) {
   if (!fs.existsSync(BIN)) {
     throw new Error(`server binary not found: ${BIN} (set FLAMINGO_SYNCD)`);
   }
   dir = dir || makeTempDir();
   let db;
   let pgdb;
-  if (STORE === 'postgres') {
+  if (database) {
+    db = database;            // a DATABASE_URL of the test's own choosing
+  } else if (STORE === 'postgres') {
     const f = path.join(dir, 'pgdb');
     if (fs.existsSync(f)) pgdb = fs.readFileSync(f, 'utf8').trim();
     else fs.writeFileSync(f, (pgdb = createPgDatabase()));
@@ -174,7 +177,7 @@ export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 
   }
   const srv = new Server({ env, dir, db, pgdb });
   const argv = [...WRAP.slice(1), BIN, '--listen', '127.0.0.1:0', '--database',
-    STORE === 'postgres' ? db : `sqlite:${db}`, ...args];
+    database || STORE === 'postgres' ? db : `sqlite:${db}`, ...args];
   const proc = spawn(WRAP.length ? WRAP[0] : BIN, WRAP.length ? argv : argv.slice(1), {
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,144 @@
+// Several flamingo-syncd instances on one PostgreSQL database (what runs
+// behind a load balancer): they start together without racing over the
+// migrations, and whatever one records holds on the other at once: events
+// wake long-polls across instances (LISTEN/NOTIFY), revocations, token
+// rotations, key versions and rate-limit counters are shared.
+// Runs only under make api-pg (FLAMINGO_STORE=postgres).
+
+import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
+import { startServer, stopAll, test, makeTempDir, psql, STORE } from '../api/lib/server.mjs';
+import {
+  Client, expectOk, expectError, signup, deviceLogin, b64, randomBytes,
+} from '../api/lib/client.mjs';
+import { finalChecks } from '../api/lib/checks.mjs';
+
+const skip = STORE !== 'postgres' && 'several instances need PostgreSQL (make api-pg)';
+const ENV = { RATE_LOGIN_ACCOUNT: '4/60', RATE_LOGIN_IP: '1000/60' };
+let A;
+let B;
+let webA;
+let webB;
+after(stopAll);
+
+/** The same browser on the other instance (web sessions live in the database). */
+function sameBrowser(web, srv) {
+  const c = new Client(srv);
+  c.cookies = new Map(web.cookies);
+  Object.assign(c, { user: web.user, email: web.email, password: web.password });
+  return c;
+}
+
+/** Waits until srv reports at least n suspended long-polls (its /metrics). */
+async function waitForWaiters(srv, n, timeoutMs = 5000) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await fetch(`${srv.url}/metrics`);
+    const m = /^flamingo_longpoll_waiting (\d+)$/m.exec(await r.text());
+    if (m && Number(m[1]) >= n) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${srv.url}: fewer than ${n} long-poll(s) waiting`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  // two instances started at the same moment on a fresh database: the
+  // migrations run once, under the advisory lock, and both come up
+  const dir = makeTempDir();
+  [A, B] = await Promise.all([startServer({ env: ENV, dir }), startServer({ env: ENV, dir })]);
+  webA = await signup(A);
+  webB = sameBrowser(webA, B);
+});
+
+test('two instances starting at once on a fresh database apply each migration once', { skip }, () => {
+  assert.equal(A.pgdb, B.pgdb);
+  const rows = psql(A.pgdb, 'SELECT version FROM schema_migrations ORDER BY version').trim().split('\n');
+  assert.deepEqual(rows, ['1']);
+  assert.match(A.stderr + B.stderr, /storage: postgres/);
+});
+
+test('a write through A wakes a long-poll on B within 2 s (and B -> A)', { skip }, async () => {
+  const dev = await deviceLogin(webA);
+  const devOnB = new Client(B, { bearer: dev.token, sendOrigin: false });
+  for (const [writer, waiter, waiterSrv] of [[dev, devOnB, B], [devOnB, dev, A]]) {
+    const next = expectOk(await waiter.get('/api/sync/events?after=0&wait=0')).next;
+    const t0 = Date.now();
+    const pending = waiter.get(`/api/sync/events?after=${next}&wait=20`, { timeoutMs: 30000 });
+    await waitForWaiters(waiterSrv, 1);
+    const w = expectOk(await writer.put('/api/sync/data/history', { encrypted_data: b64(randomBytes(12)) }));
+    const tw = Date.now();
+    const d = expectOk(await pending);
+    const ms = Date.now() - tw;
+    assert.ok(ms < 2000, `woken ${ms} ms after the write (held ${Date.now() - t0} ms)`);
+    assert.equal(d.events.length, 1, JSON.stringify(d));
+    assert.equal(d.events[0].type, 'data_updated');
+    assert.equal(d.events[0].version, w.version);
+    assert.equal(d.next, d.events[0].id);
+    assert.ok(d.next > next);
+  }
+});
+
+test('ids stay in commit order per user when both instances write at once', { skip }, async () => {
+  const dev = await deviceLogin(webA);
+  const devOnB = new Client(B, { bearer: dev.token, sendOrigin: false });
+  const start = expectOk(await dev.get('/api/sync/events?after=0&wait=0')).next;
+  const writes = [];
+  for (let i = 0; i < 10; i++) {
+    writes.push(dev.put('/api/sync/data/setting', { encrypted_data: b64(`a${i}`) }));
+    writes.push(devOnB.put('/api/sync/data/setting', { encrypted_data: b64(`b${i}`) }));
+  }
+  for (const r of await Promise.all(writes)) expectOk(r);
+  const ev = expectOk(await devOnB.get(`/api/sync/events?after=${start}&wait=0`)).events;
+  // 20 writes of one type: versions 1..20, and the events of their commits
+  // come out in that order, ids ascending
+  assert.deepEqual(ev.map((e) => e.version), Array.from({ length: 20 }, (_, i) => i + 1));
+  for (let i = 1; i < ev.length; i++) assert.ok(ev[i].id > ev[i - 1].id);
+});
+
+test('a device revoked on A is refused on B at its next request', { skip }, async () => {
+  const dev = await deviceLogin(webA);
+  const devOnB = new Client(B, { bearer: dev.token, sendOrigin: false });
+  expectOk(await devOnB.get('/api/sync/config'));
+  expectOk(await webA.del(`/api/devices/${dev.deviceId}`));
+  expectError(await devOnB.get('/api/sync/config'), 401, 'unauthorized');
+  const list = expectOk(await webB.get('/api/devices')).devices;
+  assert.equal(list.find((d) => d.id === dev.deviceId).status, 'revoked');
+});
+
+test('a token rotated on A is honoured on B: new token works, reuse of the old one revokes', { skip }, async () => {
+  const dev = await deviceLogin(webA);
+  const rotated = expectOk(await dev.post('/api/sync/rotate'));
+  const newOnB = new Client(B, { bearer: rotated.session_token, sendOrigin: false });
+  const oldOnB = new Client(B, { bearer: dev.token, sendOrigin: false });
+  expectOk(await oldOnB.get('/api/sync/config'));   // grace, until the new one is used
+  expectOk(await newOnB.get('/api/sync/config'));   // first use, on B
+  expectError(await dev.get('/api/sync/config'), 401, 'unauthorized');     // old on A: reuse
+  expectError(await newOnB.get('/api/sync/config'), 401, 'unauthorized');  // whole session revoked
+});
+
+test('a key version stored on A is the one B checks expected_version against', { skip }, async () => {
+  const web = await signup(A);
+  const webOnB = sameBrowser(web, B);
+  const kdf = { name: 'argon2id', salt: b64(randomBytes(16)), t: 3, m: 65536, p: 1 };
+  expectOk(await web.put('/api/sync/key', { wrapped_key: b64(randomBytes(60)), kdf }));
+  expectError(await webOnB.put('/api/sync/key', { wrapped_key: b64(randomBytes(60)), kdf, expected_version: 0 }),
+    409, 'conflict');
+  expectOk(await webOnB.put('/api/sync/key', { wrapped_key: b64(randomBytes(60)), kdf, expected_version: 1 }));
+  assert.equal(expectOk(await web.get('/api/sync/key')).version, 2);
+});
+
+test('a rate-limit counter on A holds on B', { skip }, async () => {
+  const victim = await signup(A);
+  const wrong = (srv, i) => new Client(srv).post('/api/auth/login', { email: victim.email, password: `wrong-${i}` });
+  expectError(await wrong(A, 0), 401, 'invalid_credentials');
+  expectError(await wrong(A, 1), 401, 'invalid_credentials');
+  expectError(await wrong(B, 2), 401, 'invalid_credentials');
+  expectError(await wrong(A, 3), 401, 'invalid_credentials');
+  // 4 failures in all (4/60): both instances now refuse, the right password too
+  expectError(await wrong(B, 4), 429, 'rate_limited');
+  expectError(await new Client(A).post('/api/auth/login', { email: victim.email, password: victim.password }),
+    429, 'rate_limited');
+});
+
+if (!skip) finalChecks(() => [A, B]);
