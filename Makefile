@@ -113,6 +113,7 @@ test: test-deps
 	$(MAKE) WERROR=1 all $(UNIT_BIN)
 	$(MAKE) WERROR=1 unit
 	$(MAKE) WERROR=1 api
+	$(MAKE) WERROR=1 unit-pg api-pg
 	$(MAKE) asan
 	$(MAKE) valgrind
 	$(MAKE) WERROR=1 fuzz-replay

@@ -7,7 +7,9 @@
 
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { startServer, stopAll, test, makeTempDir, psql, STORE } from '../api/lib/server.mjs';
+import {
+  startServer, stopAll, test, makeTempDir, psql, waitForLongPolls, STORE,
+} from '../api/lib/server.mjs';
 import {
   Client, expectOk, expectError, signup, deviceLogin, b64, randomBytes,
 } from '../api/lib/client.mjs';
@@ -27,18 +29,6 @@ function sameBrowser(web, srv) {
   c.cookies = new Map(web.cookies);
   Object.assign(c, { user: web.user, email: web.email, password: web.password });
   return c;
-}
-
-/** Waits until srv reports at least n suspended long-polls (its /metrics). */
-async function waitForWaiters(srv, n, timeoutMs = 5000) {
-  const t0 = Date.now();
-  for (;;) {
-    const r = await fetch(`${srv.url}/metrics`);
-    const m = /^flamingo_longpoll_waiting (\d+)$/m.exec(await r.text());
-    if (m && Number(m[1]) >= n) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${srv.url}: fewer than ${n} long-poll(s) waiting`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
 }
 
 before(async () => {
@@ -65,7 +55,7 @@ test('a write through A wakes a long-poll on B within 2 s (and B -> A)', { skip 
     const next = expectOk(await waiter.get('/api/sync/events?after=0&wait=0')).next;
     const t0 = Date.now();
     const pending = waiter.get(`/api/sync/events?after=${next}&wait=20`, { timeoutMs: 30000 });
-    await waitForWaiters(waiterSrv, 1);
+    await waitForLongPolls(waiterSrv, 1);
     const w = expectOk(await writer.put('/api/sync/data/history', { encrypted_data: b64(randomBytes(12)) }));
     const tw = Date.now();
     const d = expectOk(await pending);

@@ -32,10 +32,11 @@ if (STORE === 'postgres' && !PG_CONNINFO) {
   throw new Error('FLAMINGO_STORE=postgres needs PG_TEST_CONNINFO (run under scripts/pg-test-cluster run)');
 }
 
-/** Runs psql on database db of the test cluster; returns stdout. */
-export function psql(db, sql) {
+/** Runs psql on database db of the test cluster (or of the cluster at
+ * conninfo); returns stdout. */
+export function psql(db, sql, conninfo = PG_CONNINFO) {
   const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
-    '-d', `${PG_CONNINFO} dbname=${db}`, '-c', sql], { encoding: 'utf8', timeout: 30000 });
+    '-d', `${conninfo} dbname=${db}`, '-c', sql], { encoding: 'utf8', timeout: 30000 });
   if (r.status !== 0) throw new Error(`psql ${db}: ${r.stderr || r.error}`);
   return r.stdout;
 }
@@ -237,6 +238,19 @@ export async function startServer({ env = {}, dir, args = [], database, timeoutM
     clearTimeout(timer);
   }
   return srv;
+}
+
+/** Waits until srv reports at least n suspended long-polls (its /metrics):
+ * the explicit sign that a long-poll is parked and can be woken. */
+export async function waitForLongPolls(srv, n, timeoutMs = 5000 * SLOW) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await fetch(`${srv.url}/metrics`);
+    const m = /^flamingo_longpoll_waiting (\d+)$/m.exec(await r.text());
+    if (m && Number(m[1]) >= n) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${srv.url}: fewer than ${n} long-poll(s) waiting`);
+    await sleep(20);
+  }
 }
 
 /**
