@@ -174,7 +174,7 @@ static const struct {
 	    "VALUES ($1, $2, $3, $4::bigint)" },
 	[PG_USER_BY_EMAIL] = { "user_by_email",
 	    "SELECT id, email, password_hash, created_at FROM users "
-	    "WHERE lower(email) = lower($1::text)" },
+	    "WHERE lower(email COLLATE \"C\") = lower($1::text COLLATE \"C\")" },
 	[PG_USER_BY_ID] = { "user_by_id",
 	    "SELECT id, email, password_hash, created_at FROM users "
 	    "WHERE id = $1" },

@@ -19,8 +19,10 @@ CREATE TABLE users (
 	password_hash text NOT NULL,
 	created_at    bigint NOT NULL
 );
--- SQLite's COLLATE NOCASE: one account per email, whatever its case
-CREATE UNIQUE INDEX users_email ON users (lower(email));
+-- SQLite's COLLATE NOCASE: one account per email, whatever the case of
+-- its ASCII letters (under the "C" collation lower() folds ASCII only, as
+-- NOCASE does, whatever the database's locale)
+CREATE UNIQUE INDEX users_email ON users (lower(email COLLATE "C"));
 
 CREATE TABLE web_sessions (
 	hash          bytea PRIMARY KEY CHECK (octet_length(hash) = 32),
