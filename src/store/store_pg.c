@@ -455,7 +455,7 @@ pg_connect(const char *conninfo, char *err, size_t errlen)
 		"application_name", "dbname", NULL
 	};
 	const char *vals[] = {
-		"5", "1", "10", "5", "3", "20000", "flamingo-syncd", conninfo,
+		"3", "1", "10", "5", "3", "20000", "flamingo-syncd", conninfo,
 		NULL
 	};
 	PGconn *pg;
