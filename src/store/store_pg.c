@@ -490,6 +490,14 @@ pg_connect(const char *conninfo, char *err, size_t errlen)
 	return pg;
 }
 
+static bool
+pg_readable(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 /*
  * Makes q's session usable: reconnects a broken one, unless a transaction
  * was open on it (then that transaction is lost: STORE_UNAVAILABLE).
@@ -500,7 +508,17 @@ pg_ensure(struct pg_conn *q)
 	char err[512];
 	int64_t now;
 
-	if (q->pg != NULL && PQstatus(q->pg) == CONNECTION_OK)
+	/*
+	 * Between transactions the server sends nothing unasked on these
+	 * sessions (they do not LISTEN): anything readable now is its goodbye
+	 * (a restart, a terminated backend) or at worst a notice. Either way
+	 * the session is replaced before use, rather than failing the
+	 * request that would use it.
+	 */
+	if (q->pg != NULL && !q->in_tx && PQstatus(q->pg) == CONNECTION_OK &&
+	    !pg_readable(PQsocket(q->pg)))
+		return STORE_OK;
+	if (q->pg != NULL && q->in_tx && PQstatus(q->pg) == CONNECTION_OK)
 		return STORE_OK;
 	if (q->in_tx)
 		return STORE_UNAVAILABLE;
@@ -1148,24 +1166,46 @@ pg_commit(struct store_conn *c)
 {
 	struct pg_conn *q = pq(c);
 	PGresult *res;
-	enum store_status rc;
+	ExecStatusType es;
+	enum store_status rc = STORE_OK;
+	int n = 0;
 
 	if (!q->in_tx || q->pg == NULL)
 		return STORE_ERROR;
-	rc = pg_multi(q, "commit", q->locked ?
-	    "COMMIT; SELECT pg_advisory_unlock_all()" : "COMMIT", &res);
-	if (rc == STORE_OK) {
-		/* COMMIT of a failed transaction "succeeds" as a ROLLBACK */
-		if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-			pg_log("commit", NULL, "the transaction had failed");
-			rc = STORE_ERROR;
+	/* the lock goes in the same round trip; COMMIT's own result alone
+	 * decides the outcome (a failed unlock is logged, and the next
+	 * rollback or commit releases it) */
+	if (PQsendQuery(q->pg, q->locked ?
+	    "COMMIT; SELECT pg_advisory_unlock_all()" : "COMMIT") == 0)
+		return pg_status(q, "commit", NULL);
+	while ((res = PQgetResult(q->pg)) != NULL) {
+		es = PQresultStatus(res);
+		if (n == 0) {
+			if (es != PGRES_COMMAND_OK) {
+				rc = pg_status(q, "commit", res);
+			} else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+				/* COMMIT of a failed transaction "succeeds"
+				 * as a ROLLBACK */
+				pg_log("commit", NULL, "the transaction had "
+				    "failed");
+				rc = STORE_ERROR;
+			}
+		} else if (es != PGRES_TUPLES_OK) {
+			pg_log("commit", PQresultErrorField(res,
+			    PG_DIAG_SQLSTATE), "cannot release the write lock");
+		} else {
+			q->locked = false;
 		}
 		PQclear(res);
+		n++;
 	}
+	if (n == 0)
+		rc = pg_status(q, "commit", NULL);
 	if (rc == STORE_OK) {
 		q->in_tx = false;
-		q->locked = false;
 		q->escalate = false;
+		if (PQstatus(q->pg) != CONNECTION_OK)
+			q->locked = false;      /* went with the session */
 	}
 	/* else store_tx rolls back, which also releases the lock */
 	return rc;

@@ -175,4 +175,22 @@ test('PostgreSQL down: prompt 503s and /readyz 503; back up: recovery without a 
     assert.ok(d.events.some((e) => e.data_type === 'history' && e.version === w.version));
   });
 
+test('a PostgreSQL restart while the servers are idle costs no request an error', { skip, timeout: 60000 }, async () => {
+  const web = await signup(A);
+  const dev = await deviceLogin(web);
+  const devOnB = new Client(B, { bearer: dev.token, sendOrigin: false });
+  // every worker thread of both has a live connection now
+  for (let i = 0; i < 8; i++) {
+    expectOk(await dev.get('/api/sync/config'));
+    expectOk(await devOnB.get('/api/sync/config'));
+  }
+  await run(CLUSTER, ['halt', pgdir]);
+  await run(CLUSTER, ['resume', pgdir]);
+  // the dead sessions are noticed and replaced before use
+  for (let i = 0; i < 8; i++) {
+    expectOk(await dev.get('/api/sync/config'));
+    expectOk(await devOnB.put('/api/sync/config', { history: i % 2 === 0 }));
+  }
+});
+
 if (!skip) finalChecks(() => [A, B]);
