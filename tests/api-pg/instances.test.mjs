@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 import {
-  startServer, stopAll, test, makeTempDir, psql, waitForLongPolls, STORE,
+  startServer, stopAll, test, makeTempDir, psql, waitForLongPolls, runCli, createPgDatabase, pgUrl, STORE,
 } from '../api/lib/server.mjs';
 import {
   Client, expectOk, expectError, signup, deviceLogin, b64, randomBytes,
@@ -129,6 +129,28 @@ test('a rate-limit counter on A holds on B', { skip }, async () => {
   expectError(await wrong(B, 4), 429, 'rate_limited');
   expectError(await new Client(A).post('/api/auth/login', { email: victim.email, password: victim.password }),
     429, 'rate_limited');
+});
+
+test('a database migrated by a newer version is refused, not touched', { skip }, () => {
+  const db = createPgDatabase();
+  const args = ['--listen', '127.0.0.1:0', '--database', pgUrl(db)];
+  psql(db, 'CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL); '
+    + 'INSERT INTO schema_migrations VALUES (99, 0)');
+  const r = runCli(args);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /schema version 99 is newer than this program knows/);
+  assert.equal(psql(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'users'").trim(), '0');
+});
+
+test('an unreachable PostgreSQL stops start-up with one line, never the password', { skip }, () => {
+  for (const url of ['postgres://flamingo:hunter2@127.0.0.1:1/x',
+    'host=127.0.0.1 port=1 user=flamingo password=hunter2 dbname=x']) {
+    const r = runCli(['--listen', '127.0.0.1:0', '--database', url]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /postgres: cannot connect/);
+    assert.ok(!r.stderr.includes('hunter2'), r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
 });
 
 if (!skip) finalChecks(() => [A, B]);
