@@ -7,8 +7,10 @@
  * - One PGconn per connection, one connection per thread. Statements are
  *   prepared once per PGconn, on first use, and run with binary results.
  *   A connection that breaks (server restart, network) is reopened by the
- *   next operation outside a transaction; an open transaction that loses
- *   its connection fails with STORE_UNAVAILABLE (nothing was committed).
+ *   next operation outside a transaction (one that the server has said
+ *   goodbye on while idle is replaced before it is used); an open
+ *   transaction that loses its connection fails with STORE_UNAVAILABLE
+ *   (nothing was committed).
  *   While the server is unreachable, reconnects are tried at most every
  *   PG_RECONNECT_MS per thread and everything answers STORE_UNAVAILABLE
  *   at once.
@@ -1088,19 +1090,16 @@ pg_ping(struct store_conn *c)
 /*
  * Runs the statements of sql in one round trip. STORE_OK when all
  * succeeded; else the status of the first failure (the server skips the
- * rest). *first, when given, keeps the first statement's result.
+ * rest).
  */
 static enum store_status
-pg_multi(struct pg_conn *q, const char *what, const char *sql,
-    PGresult **first)
+pg_multi(struct pg_conn *q, const char *what, const char *sql)
 {
 	PGresult *res;
 	ExecStatusType es;
 	enum store_status rc = STORE_OK;
 	bool got = false;
 
-	if (first != NULL)
-		*first = NULL;
 	if (PQsendQuery(q->pg, sql) == 0)
 		return pg_status(q, what, NULL);
 	while ((res = PQgetResult(q->pg)) != NULL) {
@@ -1108,19 +1107,11 @@ pg_multi(struct pg_conn *q, const char *what, const char *sql,
 		if (rc == STORE_OK && es != PGRES_COMMAND_OK &&
 		    es != PGRES_TUPLES_OK)
 			rc = pg_status(q, what, res);
-		if (!got && first != NULL && rc == STORE_OK) {
-			*first = res;
-			res = NULL;
-		}
 		got = true;
 		PQclear(res);
 	}
 	if (!got && rc == STORE_OK)
 		rc = pg_status(q, what, NULL);
-	if (rc != STORE_OK && first != NULL) {
-		PQclear(*first);
-		*first = NULL;
-	}
 	return rc;
 }
 
@@ -1232,7 +1223,7 @@ pg_rollback(struct store_conn *c)
 	open = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 	if (open && q->locked)
 		(void)pg_multi(q, "rollback",
-		    "ROLLBACK; SELECT pg_advisory_unlock_all()", NULL);
+		    "ROLLBACK; SELECT pg_advisory_unlock_all()");
 	else if (open)
 		(void)pg_command(q, "rollback", "ROLLBACK", NULL);
 	else if (q->locked)
