@@ -4,7 +4,7 @@
 #   make test     install, build (warnings are errors) and run every suite
 
 CC ?= cc
-PKGS := libmicrohttpd jansson libsodium sqlite3 libcurl
+PKGS := libmicrohttpd jansson libsodium sqlite3 libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -120,6 +120,7 @@ test: test-deps
 	$(MAKE) WERROR=1 all $(UNIT_BIN)
 	$(MAKE) WERROR=1 unit
 	$(MAKE) WERROR=1 api
+	$(MAKE) WERROR=1 unit-pg api-pg
 	$(MAKE) WERROR=1 e2e
 	$(MAKE) asan
 	$(MAKE) valgrind

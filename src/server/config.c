@@ -16,7 +16,8 @@
 
 enum setting_type {
 	ST_STRING,	/* printable ASCII, no spaces (keys, tokens) */
-	ST_DBURL,	/* sqlite:PATH, postgres://..., postgresql://... */
+	ST_DBURL,	/* sqlite:PATH, postgres://..., postgresql://...,
+			   host=... dbname=... */
 	ST_HTTPURL,	/* http(s):// URL kept as given */
 	ST_SCRIPTURL,	/* TURNSTILE_SCRIPT_URL and its origin */
 	ST_PUBURL,	/* PUBLIC_URL: normalised, with public_origin, https */
@@ -64,7 +65,8 @@ static const struct setting settings[] = {
 	    "address to serve on, HOST:PORT ([::1]:3000 for IPv6; port 0: any)" },
 	STR("DATABASE_URL", "--database", ST_DBURL, database_url,
 	    "sqlite:./flamingo-sync.db",
-	    "storage: sqlite:PATH or postgres://USER:PASS@HOST/DB"),
+	    "storage: sqlite:PATH, postgres://USER:PASS@HOST/DB or libpq "
+	    "key=value pairs"),
 	STR("PUBLIC_URL", "--public-url", ST_PUBURL, public_url, NULL,
 	    "URL that browsers and clients use to reach the server"),
 	INT("SESSION_EXPIRY_DAYS", session_expiry_days, 1, 3650, "90",
@@ -530,6 +532,10 @@ parse_db_url(const char *s)
 	if (strncmp(s, "postgres://", 11) == 0 ||
 	    strncmp(s, "postgresql://", 13) == 0)
 		return 0;
+	/* libpq's key=value form: "host=/run/postgresql dbname=flamingo" */
+	i = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+	if (i > 0 && s[i + strspn(s + i, " ")] == '=')
+		return 0;
 	return -1;
 }
 
@@ -624,8 +630,9 @@ apply(const struct setting *st, struct config *cfg, const char *v,
 		return set_string(st, cfg, v, err, errlen);
 	case ST_DBURL:
 		if (parse_db_url(v) != 0) {
-			seterr(err, errlen, "%s: expected sqlite:PATH or "
-			    "postgres://USER:PASS@HOST/DB", st->env);
+			seterr(err, errlen, "%s: expected sqlite:PATH, "
+			    "postgres://USER:PASS@HOST/DB or libpq key=value "
+			    "pairs", st->env);
 			return -1;
 		}
 		return set_string(st, cfg, v, err, errlen);

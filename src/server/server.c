@@ -35,6 +35,20 @@ adopt_bound_port(struct config *cfg, uint16_t port)
 		    (unsigned)port);
 }
 
+/* Events committed by other instances on the same database (PostgreSQL
+ * LISTEN/NOTIFY, see store_subscribe): wake their user's waiters, or every
+ * waiter when the store may have missed some. */
+static void
+on_store_event(void *arg, const char *user_id)
+{
+	struct events_hub *hub = arg;
+
+	if (user_id != NULL)
+		events_publish(hub, user_id);
+	else
+		events_wake_all(hub);
+}
+
 int
 server_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 {
@@ -49,7 +63,9 @@ server_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 		return -1;
 	srv->hub = events_hub_new();
 	srv->pool = slowpool_new(srv->cfg.hash_threads, srv->cfg.hash_queue);
-	if (srv->hub == NULL || srv->pool == NULL) {
+	if (srv->hub == NULL || srv->pool == NULL ||
+	    store_subscribe(srv->store, on_store_event, srv->hub) !=
+	    STORE_OK) {
 		snprintf(err, errlen, "cannot start threads");
 		return -1;
 	}
@@ -70,6 +86,8 @@ server_stop(struct server *srv, int64_t timeout_ms)
 	srv->http = NULL;
 	slowpool_free(srv->pool);
 	srv->pool = NULL;
+	/* no more wake-ups from the store before the hub goes */
+	store_unsubscribe(srv->store);
 	events_hub_free(srv->hub);
 	srv->hub = NULL;
 	if (srv->store != NULL)

@@ -65,13 +65,41 @@ store_open_sqlite(const char *url, const char *rest,
 	return store_sqlite_open(rest, ops, cls, err, errlen);
 }
 
-/* The backends, by URL scheme (postgres:// joins here). */
+/* libpq takes the whole URL (postgres:// or postgresql://) itself. */
+static enum store_status
+store_open_pg(const char *url, const char *rest,
+    const struct store_ops **ops, void **cls, char *err, size_t errlen)
+{
+	return store_pg_open(url, ops, cls, err, errlen);
+}
+
+/* The backends, by URL scheme. */
 static const struct {
 	const char *scheme;
 	store_open_fn open;
 } store_backends[] = {
 	{ "sqlite", store_open_sqlite },
+	{ "postgres", store_open_pg },
+	{ "postgresql", store_open_pg },
 };
+
+/*
+ * A libpq key=value string ("host=/run/pg dbname=flamingo"): it starts
+ * with a keyword and '=', where a URL has a scheme and ':'.
+ */
+static bool
+store_is_pg_keywords(const char *url)
+{
+	size_t n;
+
+	url += strspn(url, " \t\n\r");
+	n = strspn(url, "abcdefghijklmnopqrstuvwxyz_");
+	if (n == 0)
+		return false;
+	url += n;
+	url += strspn(url, " \t");
+	return *url == '=';
+}
 
 /* Locking a valid default mutex cannot fail; if it does, memory is bad. */
 static void
@@ -125,12 +153,18 @@ store_open(const char *url, char *err, size_t errlen)
 
 	if (url == NULL || url[0] == '\0') {
 		store_err(err, errlen, "DATABASE_URL: empty (expected "
-		    "sqlite:PATH)");
+		    "sqlite:PATH or postgres://...)");
 		return NULL;
 	}
 	if (sodium_init() < 0) {
 		store_err(err, errlen, "store: libsodium failed to start");
 		return NULL;
+	}
+	if (store_is_pg_keywords(url)) {
+		i = 0;
+		if (store_pg_open(url, &ops, &cls, err, errlen) != STORE_OK)
+			return NULL;
+		goto opened;
 	}
 	/*
 	 * Only the scheme is ever echoed back: the rest of a URL may hold a
@@ -142,7 +176,7 @@ store_open(const char *url, char *err, size_t errlen)
 	    strspn(url, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") < n) {
 		store_err(err, errlen, "DATABASE_URL: malformed (expected "
-		    "sqlite:PATH)");
+		    "sqlite:PATH or postgres://...)");
 		return NULL;
 	}
 	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
@@ -153,15 +187,17 @@ store_open(const char *url, char *err, size_t errlen)
 	}
 	if (i == sizeof(store_backends) / sizeof(store_backends[0])) {
 		store_err(err, errlen, "DATABASE_URL: unsupported scheme "
-		    "'%.*s' (expected sqlite:PATH)", (int)n, url);
+		    "'%.*s' (expected sqlite:PATH or postgres://...)", (int)n,
+		    url);
 		return NULL;
 	}
 	if (store_backends[i].open(url, colon + 1, &ops, &cls, err, errlen) !=
 	    STORE_OK)
 		return NULL;
+opened:
 	if (ops == NULL || ops->version != STORE_OPS_VERSION) {
 		store_err(err, errlen, "store: backend %s has interface "
-		    "version %d, expected %d", store_backends[i].scheme,
+		    "version %d, expected %d", ops != NULL ? ops->name : "?",
 		    ops != NULL ? ops->version : -1, STORE_OPS_VERSION);
 		goto bad;
 	}
@@ -252,6 +288,21 @@ const char *
 store_backend(const struct store *s)
 {
 	return s->ops->name;
+}
+
+enum store_status
+store_subscribe(struct store *s, store_notify_fn fn, void *arg)
+{
+	if (s->ops->subscribe == NULL)
+		return STORE_OK;
+	return s->ops->subscribe(s->cls, fn, arg);
+}
+
+void
+store_unsubscribe(struct store *s)
+{
+	if (s != NULL && s->ops->unsubscribe != NULL)
+		s->ops->unsubscribe(s->cls);
 }
 
 /*

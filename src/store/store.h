@@ -1,7 +1,7 @@
 /*
  * store: the persistence interface of flamingo-syncd.
  *
- * A backend (store_sqlite.c, later store_pg.c) fills a struct store_ops.
+ * A backend (store_sqlite.c, store_pg.c) fills a struct store_ops.
  * Callers use the store_*() wrappers below, never the ops directly.
  *
  * Connections: each thread that touches the store owns one connection,
@@ -198,6 +198,14 @@ struct store_conn {
 	const struct store_ops *ops;
 };
 
+/*
+ * Called by a backend for every event committed by any process on the same
+ * database (PostgreSQL: LISTEN/NOTIFY), from a thread of the backend's own.
+ * user_id NULL means "anything may have happened" (the backend may have
+ * missed notifications, e.g. while reconnecting): wake everyone.
+ */
+typedef void (*store_notify_fn)(void *arg, const char *user_id);
+
 /* Calls operation `op` of connection c: store_call(c, user_by_id, id, &u). */
 #define store_call(c, op, ...) ((c)->ops->op((c), ##__VA_ARGS__))
 
@@ -360,6 +368,15 @@ struct store_ops {
 
 	/* housekeeping: drops expired requests, sessions, rate records */
 	enum store_status (*prune)(struct store_conn *c, int64_t now);
+
+	/*
+	 * Cross-process events; both NULL when every writer is in this
+	 * process (SQLite). subscribe starts delivering to fn until
+	 * unsubscribe, which returns once fn can no longer be running.
+	 */
+	enum store_status (*subscribe)(void *cls, store_notify_fn fn,
+	    void *arg);
+	void (*unsubscribe)(void *cls);
 };
 
 /* ---- the store object --------------------------------------------------- */
@@ -367,7 +384,8 @@ struct store_ops {
 struct store;
 
 /*
- * Opens the store named by url ("sqlite:PATH"; later "postgres://...") and
+ * Opens the store named by url ("sqlite:PATH", "postgres://...",
+ * "postgresql://..." or a libpq "key=value ..." string) and
  * applies pending migrations. On failure returns NULL and writes one line
  * into err (capacity errlen) that names the problem.
  */
@@ -383,8 +401,17 @@ struct store_conn *store_conn(struct store *s);
 /* The backend's operations (for the wrappers below). */
 const struct store_ops *store_ops(const struct store *s);
 
-/* Backend name ("sqlite"). */
+/* Backend name ("sqlite", "postgres"). */
 const char *store_backend(const struct store *s);
+
+/*
+ * Has fn called for events committed by other processes on the same
+ * database (see store_notify_fn); a no-op for backends without them.
+ * Call store_unsubscribe before freeing what arg points to.
+ */
+enum store_status store_subscribe(struct store *s, store_notify_fn fn,
+    void *arg);
+void store_unsubscribe(struct store *s);
 
 typedef enum store_status (*store_tx_fn)(struct store_conn *c, void *cls);
 
@@ -399,6 +426,10 @@ enum store_status store_tx(struct store *s, bool write, store_tx_fn fn,
 
 /* Backend constructors (store.c picks one by URL). */
 enum store_status store_sqlite_open(const char *path, const struct store_ops
+    **ops, void **cls, char *err, size_t errlen);
+/* conninfo: a postgres:// or postgresql:// URL or a key=value string; it
+ * may hold a password, so it is never logged or echoed in err. */
+enum store_status store_pg_open(const char *conninfo, const struct store_ops
     **ops, void **cls, char *err, size_t errlen);
 
 #endif

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
-import { startServer, stopAll, test, runCli, makeTempDir } from './lib/server.mjs';
+import { startServer, stopAll, test, runCli, makeTempDir, databaseFiles, STORE } from './lib/server.mjs';
 import {
   Client, expectOk, expectError, signup, deviceLogin, b64, randomBytes, rawRequest, uniquePassword, uniqueEmail,
 } from './lib/client.mjs';
@@ -148,15 +148,18 @@ test('a restart on the same database keeps every acknowledged write', async () =
   assert.deepEqual(exit, { code: 0, signal: null });
 
   // tokens are stored only as SHA-256, passwords only as Argon2id hashes:
-  // no token, cookie value or password appears in the database files
-  const files = fs.readdirSync(s1.dir).map((f) => path.join(s1.dir, f));
-  assert.ok(files.some((f) => f.endsWith('sync.db')));
+  // no token, cookie value or password appears in the database files (on
+  // PostgreSQL: in a pg_dump of the database, where bytea shows as hex)
+  const files = databaseFiles(s1);
+  assert.ok(files.some((f) => f.endsWith(STORE === 'postgres' ? 'pg_dump.sql' : 'sync.db')));
   const found = [];
   for (const f of files) {
     const bytes = fs.readFileSync(f);
     for (const sec of s1.secrets) {
       const probe = sec.startsWith('flm_') ? sec.replace(/^flm_[a-z]+_/, '') : sec;
-      if (bytes.includes(Buffer.from(probe))) found.push(`${sec.slice(0, 12)}… in ${path.basename(f)}`);
+      if (bytes.includes(Buffer.from(probe)) || bytes.includes(Buffer.from(Buffer.from(probe).toString('hex')))) {
+        found.push(`${sec.slice(0, 12)}… in ${path.basename(f)}`);
+      }
     }
   }
   assert.deepEqual(found, [], 'secrets stored in plain text');

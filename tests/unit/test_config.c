@@ -415,6 +415,9 @@ test_strings(void **state)
 	long_db[1024] = '\0';
 	expect_bad_value("DATABASE_URL", "--database", long_db);
 	LOAD_OK(&c, NULL, "--database", "postgresql://localhost/f");
+	LOAD_OK(&c, NULL, "--database", "host=/run/postgresql dbname=f");
+	expect_bad_value("DATABASE_URL", "--database", "=x");
+	expect_bad_value("DATABASE_URL", "--database", "Host=x");
 	LOAD_OK(&c, NULL, "--database", "sqlite:/tmp/with space.db");
 	expect_bad_value("DATABASE_URL", "--database", "mysql://db/f");
 	expect_bad_value("DATABASE_URL", "--database", "sqlite:");

@@ -1346,6 +1346,167 @@ test_concurrent(void **state)
 	copy(fx->kept_user, sizeof(fx->kept_user), u.id);
 }
 
+/*
+ * Event ids follow commit order per user, also when an id is handed out
+ * while an earlier transaction of the same user is still open: a reader
+ * that polls "ids > the last one I saw" in between must not miss the
+ * earlier event when it commits. (A plain sequence fails this: the second
+ * writer commits id N+1 while N is uncommitted, the reader moves past N.)
+ */
+struct order {
+	struct store *s;
+	const char *user_id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stage;      /* 1: first event inserted, 2: first may commit */
+	bool second_done;
+	int64_t first_id, second_id;
+	enum store_status first_rc, second_rc;
+};
+
+static enum store_status
+order_insert(struct store_conn *c, const char *user_id, int64_t *id)
+{
+	struct store_event ev;
+	enum store_status rc;
+
+	memset(&ev, 0, sizeof(ev));
+	copy(ev.user_id, sizeof(ev.user_id), user_id);
+	copy(ev.type, sizeof(ev.type), "data_updated");
+	ev.data_type = DT_HISTORY;
+	ev.version = 1;
+	ev.created_at = T0;
+	rc = store_call(c, event_insert, &ev);
+	*id = ev.id;
+	return rc;
+}
+
+/* Inserts an event, then holds the transaction open until stage 2. */
+static enum store_status
+tx_order_first(struct store_conn *c, void *cls)
+{
+	struct order *o = cls;
+	enum store_status rc;
+
+	if ((rc = order_insert(c, o->user_id, &o->first_id)) != STORE_OK)
+		return rc;
+	pthread_mutex_lock(&o->mu);
+	if (o->stage < 1)
+		o->stage = 1;
+	pthread_cond_broadcast(&o->cv);
+	while (o->stage < 2)
+		pthread_cond_wait(&o->cv, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+	return STORE_OK;
+}
+
+static enum store_status
+tx_order_second(struct store_conn *c, void *cls)
+{
+	struct order *o = cls;
+
+	return order_insert(c, o->user_id, &o->second_id);
+}
+
+static void *
+order_first_run(void *p)
+{
+	struct order *o = p;
+
+	o->first_rc = store_tx(o->s, true, tx_order_first, o);
+	return NULL;
+}
+
+static void *
+order_second_run(void *p)
+{
+	struct order *o = p;
+
+	o->second_rc = store_tx(o->s, true, tx_order_second, o);
+	pthread_mutex_lock(&o->mu);
+	o->second_done = true;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+static void
+test_event_commit_order(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_event *evs;
+	struct order o;
+	struct arena *a;
+	pthread_t t1, t2;
+	struct timespec until;
+	int64_t cursor = 0;
+	bool seen_first = false, seen_second = false;
+	size_t n, i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	memset(&o, 0, sizeof(o));
+	o.s = fx->s;
+	o.user_id = u.id;
+	assert_int_equal(pthread_mutex_init(&o.mu, NULL), 0);
+	assert_int_equal(pthread_cond_init(&o.cv, NULL), 0);
+
+	assert_int_equal(pthread_create(&t1, NULL, order_first_run, &o), 0);
+	pthread_mutex_lock(&o.mu);
+	while (o.stage < 1)
+		pthread_cond_wait(&o.cv, &o.mu);
+	pthread_mutex_unlock(&o.mu);
+	assert_int_equal(pthread_create(&t2, NULL, order_second_run, &o), 0);
+
+	/*
+	 * Give the second writer the chance to commit ahead of the first (a
+	 * correct store makes it wait for the first, so this bound is only
+	 * reached when the store is right), then poll as a client would.
+	 */
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &until), 0);
+	until.tv_nsec += 300 * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o.mu);
+	while (!o.second_done &&
+	    pthread_cond_timedwait(&o.cv, &o.mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&o.mu);
+	assert_int_equal(store_call(c, event_list, u.id, cursor, 100, a, &evs,
+	    &n), STORE_OK);
+	for (i = 0; i < n; i++) {
+		seen_second |= evs[i].id == o.second_id && o.second_done;
+		cursor = evs[i].id;
+	}
+
+	pthread_mutex_lock(&o.mu);
+	o.stage = 2;
+	pthread_cond_broadcast(&o.cv);
+	pthread_mutex_unlock(&o.mu);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	assert_int_equal(o.first_rc, STORE_OK);
+	assert_int_equal(o.second_rc, STORE_OK);
+	assert_true(o.second_id > o.first_id);
+
+	/* the poll after both commits finds whatever it had not seen */
+	assert_int_equal(store_call(c, event_list, u.id, cursor, 100, a, &evs,
+	    &n), STORE_OK);
+	for (i = 0; i < n; i++) {
+		seen_first |= evs[i].id == o.first_id;
+		seen_second |= evs[i].id == o.second_id;
+	}
+	assert_true(seen_first);
+	assert_true(seen_second);
+	pthread_cond_destroy(&o.cv);
+	pthread_mutex_destroy(&o.mu);
+	arena_free(a);
+}
+
 /* ---- SQLite only: opening ---------------------------------------------------- */
 
 static void
@@ -1377,8 +1538,17 @@ test_open_errors(void **state)
 	expect_open_error("flamingo.db", "DATABASE_URL", NULL);
 	expect_open_error("mysql://u:pw@host/db", "unsupported scheme 'mysql'",
 	    "pw@");
-	expect_open_error("postgres://admin:hunter2@db/x",
-	    "unsupported scheme 'postgres'", "hunter2");
+	/* PostgreSQL URLs and key=value strings reach libpq; a password in
+	 * them is never echoed, whether the string is malformed or the server
+	 * is unreachable */
+	expect_open_error("postgres://admin:hunter2@127.0.0.1:1/x",
+	    "postgres: cannot connect", "hunter2");
+	expect_open_error("postgresql://admin:hunter2@[::1/x",
+	    "not a valid PostgreSQL", "hunter2");
+	expect_open_error("host=/nonexistent-dir password=hunter2",
+	    "postgres: cannot connect", "hunter2");
+	expect_open_error("dbname='x password=hunter2",
+	    "not a valid PostgreSQL", "hunter2");
 	expect_open_error("sqlite://x.db", "sqlite:PATH", NULL);
 	expect_open_error("sqlite:", "needs a path", NULL);
 	expect_open_error("sqlite::memory:", "plain file path", NULL);
@@ -1445,6 +1615,7 @@ main(void)
 		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_tx),
 		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_event_commit_order),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_reopen),
 	};

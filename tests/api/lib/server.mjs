@@ -1,7 +1,9 @@
 // Starting and stopping real flamingo-syncd processes for the API suite.
 //
 // Every test file starts its own server(s) on 127.0.0.1:0 with a fresh
-// SQLite file in a fresh temp dir. Readiness is awaited explicitly: the
+// SQLite file in a fresh temp dir, or, with FLAMINGO_STORE=postgres (make
+// api-pg, inside scripts/pg-test-cluster run), a fresh database created on
+// the private PostgreSQL cluster (PG_TEST_CONNINFO). Readiness is awaited explicitly: the
 // "listening on http://..." line on stderr, then GET /readyz == 200.
 // stderr (the request log) is captured so tests can grep it and print it
 // when a test fails.
@@ -21,6 +23,49 @@ const LISTEN_RE = /listening on (http:\/\/[^\s]+)/;
 // "valgrind --error-exitcode=87 ..."). FLAMINGO_SLOW=1 stretches timeouts.
 const WRAP = (process.env.FLAMINGO_SYNCD_WRAP || '').split(/\s+/).filter(Boolean);
 export const SLOW = process.env.FLAMINGO_SLOW === '1' ? 10 : 1;
+
+// The storage every server of this run uses: 'sqlite' or 'postgres'.
+export const STORE = process.env.FLAMINGO_STORE === 'postgres' ? 'postgres' : 'sqlite';
+const PG_BIN = process.env.PG_BIN || '/usr/lib/postgresql/15/bin';
+const PG_CONNINFO = process.env.PG_TEST_CONNINFO || '';
+if (STORE === 'postgres' && !PG_CONNINFO) {
+  throw new Error('FLAMINGO_STORE=postgres needs PG_TEST_CONNINFO (run under scripts/pg-test-cluster run)');
+}
+
+/** Runs psql on database db of the test cluster (or of the cluster at
+ * conninfo); returns stdout. */
+export function psql(db, sql, conninfo = PG_CONNINFO) {
+  const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1',
+    '-d', `${conninfo} dbname=${db}`, '-c', sql], { encoding: 'utf8', timeout: 30000 });
+  if (r.status !== 0) throw new Error(`psql ${db}: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+/** A new, empty database on the test cluster; returns its name. */
+export function createPgDatabase() {
+  const name = `flm_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  psql('postgres', `CREATE DATABASE ${name}`);
+  return name;
+}
+
+/** The DATABASE_URL of a database on the test cluster. */
+export function pgUrl(name) {
+  return `${PG_CONNINFO} dbname=${name}`;
+}
+
+/**
+ * Files holding the server's stored bytes, for tests that scan them
+ * (e.g. for secrets): the SQLite files of its dir, or on PostgreSQL a
+ * fresh pg_dump of its database written into its dir.
+ */
+export function databaseFiles(srv) {
+  if (STORE === 'sqlite') return fs.readdirSync(srv.dir).map((f) => path.join(srv.dir, f));
+  const out = path.join(srv.dir, 'pg_dump.sql');
+  const r = spawnSync(path.join(PG_BIN, 'pg_dump'), ['--no-owner', '-d', pgUrl(srv.pgdb), '-f', out],
+    { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) throw new Error(`pg_dump: ${r.stderr || r.error}`);
+  return [out];
+}
 
 // Every server and temp dir this test-file process created.
 const live = new Set();
@@ -56,10 +101,11 @@ export function runCli(args, env = {}, { timeout = 15000 } = {}) {
 }
 
 export class Server {
-  constructor({ env, dir, db }) {
+  constructor({ env, dir, db, pgdb }) {
     this.env = env;
     this.dir = dir;
-    this.db = db;
+    this.db = db;             // the SQLite file, or the PostgreSQL DATABASE_URL
+    this.pgdb = pgdb;         // the PostgreSQL database name (postgres only)
     this.url = null;          // e.g. http://127.0.0.1:41234
     this.origin = null;       // scheme://host:port of the public URL
     this.stderr = '';
@@ -108,17 +154,31 @@ export class Server {
 }
 
 /**
- * Starts a server. env: extra settings. dir/db: reuse a temp dir and
- * database file (for restarts). Resolves once /readyz answers 200.
+ * Starts a server. env: extra settings. dir: reuse a temp dir and its
+ * database (for restarts, or several instances on one PostgreSQL
+ * database: the dir names it in its file "pgdb"). database: a
+ * DATABASE_URL to use as is. Resolves once /readyz answers 200.
  */
-export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 * SLOW } = {}) {
+export async function startServer({ env = {}, dir, args = [], database, timeoutMs = 20000 * SLOW } = {}) {
   if (!fs.existsSync(BIN)) {
     throw new Error(`server binary not found: ${BIN} (set FLAMINGO_SYNCD)`);
   }
   dir = dir || makeTempDir();
-  const db = path.join(dir, 'sync.db');
-  const srv = new Server({ env, dir, db });
-  const argv = [...WRAP.slice(1), BIN, '--listen', '127.0.0.1:0', '--database', `sqlite:${db}`, ...args];
+  let db;
+  let pgdb;
+  if (database) {
+    db = database;            // a DATABASE_URL of the test's own choosing
+  } else if (STORE === 'postgres') {
+    const f = path.join(dir, 'pgdb');
+    if (fs.existsSync(f)) pgdb = fs.readFileSync(f, 'utf8').trim();
+    else fs.writeFileSync(f, (pgdb = createPgDatabase()));
+    db = pgUrl(pgdb);
+  } else {
+    db = path.join(dir, 'sync.db');
+  }
+  const srv = new Server({ env, dir, db, pgdb });
+  const argv = [...WRAP.slice(1), BIN, '--listen', '127.0.0.1:0', '--database',
+    database || STORE === 'postgres' ? db : `sqlite:${db}`, ...args];
   const proc = spawn(WRAP.length ? WRAP[0] : BIN, WRAP.length ? argv : argv.slice(1), {
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,6 +238,19 @@ export async function startServer({ env = {}, dir, args = [], timeoutMs = 20000 
     clearTimeout(timer);
   }
   return srv;
+}
+
+/** Waits until srv reports at least n suspended long-polls (its /metrics):
+ * the explicit sign that a long-poll is parked and can be woken. */
+export async function waitForLongPolls(srv, n, timeoutMs = 5000 * SLOW) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await fetch(`${srv.url}/metrics`);
+    const m = /^flamingo_longpoll_waiting (\d+)$/m.exec(await r.text());
+    if (m && Number(m[1]) >= n) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${srv.url}: fewer than ${n} long-poll(s) waiting`);
+    await sleep(20);
+  }
 }
 
 /**
