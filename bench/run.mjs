@@ -38,6 +38,10 @@ const SECONDS = arg('seconds', 5);
 const STREAMS = arg('streams', 10000);
 const CONNS = 64;
 const THREADS = 2;
+// Set by scripts/pg-test-cluster run (make bench): the server cases run a
+// second time on PostgreSQL.
+const PG = process.env.PG_TEST_CONNINFO || '';
+const PG_BIN = process.env.PG_BIN || '/usr/lib/postgresql/15/bin';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flm-bench-'));
@@ -104,11 +108,21 @@ function firstLine(p, re) {
 
 // ---- the server ---------------------------------------------------------------
 
-async function startServer(extraEnv = {}) {
+/** A fresh database: a SQLite file, or a new database on the cluster. */
+function freshDatabase(port, pg) {
+  if (!pg) return `sqlite:${path.join(tmp, `sync-${port}.db`)}`;
+  const name = `bench_${port}`;
+  const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-d', `${PG} dbname=postgres`,
+    '-c', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`CREATE DATABASE: ${r.stderr}`);
+  return `${PG} dbname=${name}`;
+}
+
+async function startServer(extraEnv = {}, { pg = false } = {}) {
   const port = await freePort();
-  const db = path.join(tmp, `sync-${port}.db`);
+  const db = freshDatabase(port, pg);
   const env = {
-    LISTEN: `127.0.0.1:${port}`, DATABASE_URL: `sqlite:${db}`,
+    LISTEN: `127.0.0.1:${port}`, DATABASE_URL: db,
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     // the references keep no access log either
     LOG_REQUESTS: 'false',
@@ -292,18 +306,24 @@ async function main() {
     await new Promise((r) => s.p.on('exit', r));
   }
 
-  const srv = await startServer();
-  const accounts = [];
-  for (let i = 0; i < 20; i += 10) {
-    accounts.push(...await Promise.all(Array.from({ length: 10 }, (_, j) => account(srv.url, i + j))));
-  }
   const blob4k = crypto.randomBytes(4096).toString('base64');
   const blob64k = crypto.randomBytes(65536).toString('base64');
-  for (const a of accounts) {
-    for (const t of ['history', 'environment', 'secret', 'collection', 'setting']) {
-      await api(srv.url, 'PUT', `/api/sync/data/${t}`, { encrypted_data: blob4k }, { authorization: `Bearer ${a.bearer}` });
+  /** A server with 20 accounts, each with a device and five 4 KiB blobs. */
+  const seeded = async (pg) => {
+    const srv = await startServer({}, { pg });
+    const accounts = [];
+    for (let i = 0; i < 20; i += 10) {
+      accounts.push(...await Promise.all(Array.from({ length: 10 }, (_, j) => account(srv.url, i + j))));
     }
-  }
+    for (const a of accounts) {
+      for (const t of ['history', 'environment', 'secret', 'collection', 'setting']) {
+        await api(srv.url, 'PUT', `/api/sync/data/${t}`, { encrypted_data: blob4k }, { authorization: `Bearer ${a.bearer}` });
+      }
+    }
+    return { srv, accounts };
+  };
+  const { srv, accounts } = await seeded(false);
+  const pgSeed = PG ? await seeded(true) : null;
   const dev = accounts[0];
   // the answer the references repeat: the very bytes of the GET
   const getRes = await fetch(`${srv.url}/api/sync/data/history`, { headers: { authorization: `Bearer ${dev.bearer}` } });
@@ -356,15 +376,23 @@ http {
   const nodeUrl = `http://127.0.0.1:${nodePort}`;
   await waitHttp(nodeUrl);
 
+  /** The server's cases, on one seeded server (keys prefixed). */
+  function serverCases({ srv: s, accounts: acc }, prefix, suffix) {
+    const pid = s.p.pid;
+    return [
+      { key: `${prefix}get`, label: `GET /api/sync/data/history (4 KiB blob, bearer)${suffix}`, run: () => measure([pid], s.url, { p: '/api/sync/data/history', token: acc[0].bearer }) },
+      { key: `${prefix}config`, label: `GET /api/sync/config (bearer)${suffix}`, run: () => measure([pid], s.url, { p: '/api/sync/config', token: acc[0].bearer }) },
+      { key: `${prefix}put4k`, label: `PUT /api/sync/data/history 4 KiB, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[1].bearer, bodyFile: put4k }) },
+      { key: `${prefix}put64k`, label: `PUT /api/sync/data/history 64 KiB, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[2].bearer, bodyFile: put64k }) },
+      { key: `${prefix}init`, label: `POST /api/sync/init (device flow), durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'POST', p: '/api/sync/init', bodyFile: initBody }) },
+    ];
+  }
   const spid = srv.p.pid;
   const cases = [
     { key: 'nginx', label: 'nginx, same JSON from memory (ceiling)', run: () => measure(ngPids, ngUrl) },
     { key: 'node', label: 'bare Node.js http, same JSON from memory', run: () => measure([nodeRef.pid], nodeUrl) },
-    { key: 'get', label: 'GET /api/sync/data/history (4 KiB blob, bearer)', run: () => measure([spid], srv.url, { p: '/api/sync/data/history', token: dev.bearer }) },
-    { key: 'config', label: 'GET /api/sync/config (bearer)', run: () => measure([spid], srv.url, { p: '/api/sync/config', token: dev.bearer }) },
-    { key: 'put4k', label: 'PUT /api/sync/data/history 4 KiB, durable', write: true, run: () => measure([spid], srv.url, { method: 'PUT', p: '/api/sync/data/history', token: accounts[1].bearer, bodyFile: put4k }) },
-    { key: 'put64k', label: 'PUT /api/sync/data/history 64 KiB, durable', write: true, run: () => measure([spid], srv.url, { method: 'PUT', p: '/api/sync/data/history', token: accounts[2].bearer, bodyFile: put64k }) },
-    { key: 'init', label: 'POST /api/sync/init (device flow), durable', write: true, run: () => measure([spid], srv.url, { method: 'POST', p: '/api/sync/init', bodyFile: initBody }) },
+    ...serverCases({ srv, accounts }, '', ''),
+    ...(pgSeed ? serverCases(pgSeed, 'pg', ' (PostgreSQL)') : []),
     { key: 'raw4k', label: 'raw SQLite upsert 4 KiB, WAL + synchronous=FULL', run: () => rawStore(4096) },
     { key: 'raw64k', label: 'raw SQLite upsert 64 KiB, WAL + synchronous=FULL', run: () => rawStore(65536) },
   ];
@@ -382,6 +410,7 @@ http {
   }
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${spid}/status`, 'utf8'))?.[1];
   srv.p.kill('SIGTERM');
+  if (pgSeed) pgSeed.srv.p.kill('SIGTERM');
   ng.kill('SIGTERM');
   nodeRef.kill('SIGTERM');
 
@@ -395,12 +424,13 @@ http {
   lines.push('# Benchmark results', '');
   lines.push(`Run ${started} on ${os.cpus().length} × ${os.cpus()[0]?.model?.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}.`);
   lines.push(`wrk -t${THREADS} -c${CONNS} -d${SECONDS}s on loopback; ${ROUNDS} rounds, every case once per round (interleaved), medians shown.`);
+  if (PG) lines.push('PostgreSQL cases: a private PostgreSQL 15 cluster on the same machine with fsync=on and full_page_writes=on; the server sets synchronous_commit=on. Their "rate vs raw store" compares with the raw SQLite rate.');
   lines.push('The server runs with its production durability (SQLite WAL, synchronous=FULL), request logging off (as nginx here), rate limits and the per-IP connection limit off (all load comes from one address).', '');
   lines.push('| case | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | rate vs nginx | rate vs Node.js | CPU vs nginx | CPU vs Node.js | rate vs raw store |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of cases) {
     const m = med[c.key];
-    const raw = c.key === 'put64k' ? med.raw64k.rps : med.raw4k.rps;
+    const raw = c.key.endsWith('put64k') ? med.raw64k.rps : med.raw4k.rps;
     const isRaw = c.key.startsWith('raw');
     lines.push(`| ${c.label} | ${f(m.rps)} | ${isRaw ? '–' : ms(m.p50)} | ${isRaw ? '–' : ms(m.p99)} | ${isRaw ? '–' : f(m.cpuUs, 1)} | ${isRaw ? '–' : f(m.rssKb / 1024, 1)} | ${isRaw ? '–' : f(m.rps / med.nginx.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.rps / med.node.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.cpuUs / med.nginx.cpuUs, 2) + '×'} | ${isRaw ? '–' : f(m.cpuUs / med.node.cpuUs, 2) + '×'} | ${c.write ? f(m.rps / raw * 100) + ' %' : '–'} |`);
   }
