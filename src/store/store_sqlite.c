@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 /* Generated from the files in migrations/sqlite/ by scripts/embed-sql. */
@@ -2375,6 +2376,21 @@ bad:
 	return STORE_ERROR;
 }
 
+/*
+ * Process-wide settings, before SQLite initialises itself. Allocation
+ * statistics take one global mutex on every allocation of every connection:
+ * with a connection per worker thread they were the busiest lock of the
+ * server, and nothing reads them.
+ */
+static pthread_once_t sq_config_once = PTHREAD_ONCE_INIT;
+
+static void
+sq_config(void)
+{
+	/* SQLITE_MISUSE when SQLite is already initialised: then it stays */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 enum store_status
 store_sqlite_open(const char *path, const struct store_ops **ops, void **cls,
     char *err, size_t errlen)
@@ -2400,6 +2416,7 @@ store_sqlite_open(const char *path, const struct store_ops **ops, void **cls,
 		    "thread support");
 		return STORE_ERROR;
 	}
+	pthread_once(&sq_config_once, sq_config);
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->path = strdup(path)) == NULL) {
 		sq_err(err, errlen, "sqlite: out of memory");
