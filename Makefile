@@ -123,6 +123,7 @@ test: test-deps
 	$(MAKE) WERROR=1 unit-pg api-pg
 	$(MAKE) WERROR=1 e2e
 	$(MAKE) asan
+	$(MAKE) asan-pg
 	$(MAKE) valgrind
 	$(MAKE) WERROR=1 fuzz-replay
 	$(MAKE) robust

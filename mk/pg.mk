@@ -6,6 +6,8 @@
 #                   only make sense there (tests/api-pg/: several instances
 #                   on one database, PostgreSQL stopped under a server)
 #   make test-pg    both
+#   make asan-pg    the store unit tests and the API suites on PostgreSQL
+#                   with the AddressSanitizer + UBSan build of make asan
 # The cluster (scripts/pg-test-cluster) lives in a temporary directory, on
 # its own unix socket and port, and is removed afterwards (also on failure
 # or ctrl-C). Nothing else on the machine is touched.
@@ -13,7 +15,7 @@
 PG_CLUSTER := scripts/pg-test-cluster
 MIGRATIONS_PG := $(sort $(wildcard src/store/migrations/pg/*.sql))
 
-.PHONY: unit-pg api-pg test-pg
+.PHONY: unit-pg api-pg test-pg asan-pg
 
 # The embedded PostgreSQL migrations, linked wherever the store is (the
 # link recipes use $^ or FUZZ_LIB_OBJ, so these extra prerequisites are
@@ -41,3 +43,16 @@ api-pg: $(BUILD)/flamingo-syncd
 		node --test --test-concurrency=2 tests/api/ tests/api-pg/
 
 test-pg: unit-pg api-pg
+
+# Needs make asan's build (build/asan); any sanitizer report fails the run
+# (the unit test aborts; every server must exit 0).
+asan-pg:
+	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" WERROR=1 \
+		EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" \
+		all build/asan/tests/test_store
+	$(PG_CLUSTER) run -- sh -c '$(SAN_ENV) STORE_TEST_URL="$$PG_TEST_URL" \
+		build/asan/tests/test_store'
+	$(PG_CLUSTER) run -- env $(SAN_ENV) \
+		FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
+		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 FLAMINGO_STORE=postgres \
+		node --test --test-concurrency=2 tests/api/ tests/api-pg/
