@@ -20,9 +20,9 @@ CLIENT_SOVERSION := 0
 
 CLIENT_PKGS := libcurl jansson libsodium
 CLIENT_LIBS := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null)
-CLIENT_LIB_SRC := $(filter-out src/client/cli%.c,$(wildcard src/client/*.c)) \
+CLIENT_CLI_SRC := src/client/cli.c $(wildcard src/client/cli_*.c)
+CLIENT_LIB_SRC := $(filter-out $(CLIENT_CLI_SRC),$(wildcard src/client/*.c)) \
 	src/common/b64.c src/common/token.c src/common/datatype.c
-CLIENT_CLI_SRC := $(wildcard src/client/cli*.c)
 CLIENT_OBJDIR := $(BUILD)/obj-client
 CLIENT_LIB_OBJ := $(CLIENT_LIB_SRC:%.c=$(CLIENT_OBJDIR)/%.o)
 CLIENT_CLI_OBJ := $(CLIENT_CLI_SRC:%.c=$(CLIENT_OBJDIR)/%.o)
