@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "client/hkdf.h"
+#include "common/datatype.h"
 
 /* "data:" + the longest type name ("environment") */
 #define INFO_MAX 32
@@ -38,7 +39,7 @@ fls_status
 envelope_type_key(unsigned char out[32], const unsigned char master[32],
     int type)
 {
-	const char *name = fls_type_name(type);
+	const char *name = datatype_name(type);
 	unsigned char info[INFO_MAX];
 	size_t plen = sizeof(ENVELOPE_KDF_INFO_PREFIX) - 1, nlen;
 
@@ -60,7 +61,7 @@ envelope_type_key(unsigned char out[32], const unsigned char master[32],
 static size_t
 build_ad(unsigned char ad[AD_MAX], const unsigned char header[8], int type)
 {
-	const char *name = fls_type_name(type);
+	const char *name = datatype_name(type);
 	size_t nlen;
 
 	if (name == NULL)
