@@ -1,5 +1,5 @@
 # Flamingo Sync — build, run and test.
-#   make          build build/flamingo-syncd
+#   make          build build/flamingo-syncd and the client (mk/client.mk)
 #   make run      install what is missing, build, start on 127.0.0.1:3000
 #   make test     install, build (warnings are errors) and run every suite
 
@@ -86,8 +86,9 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 asan:
 	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" WERROR=1 \
 		EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" \
-		all unit-bins
-	@set -e; for t in $(UNIT_BIN:$(BUILD)/%=build/asan/%); do \
+		all unit-bins client-unit-bins
+	@set -e; for t in $(UNIT_BIN:$(BUILD)/%=build/asan/%) \
+		$(CLIENT_UNIT_BIN:$(BUILD)/%=build/asan/%); do \
 		echo "== $$t (asan)"; $(SAN_ENV) $$t; done
 	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
 		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
@@ -113,6 +114,7 @@ test: test-deps
 	$(MAKE) WERROR=1 all $(UNIT_BIN)
 	$(MAKE) WERROR=1 unit
 	$(MAKE) WERROR=1 api
+	$(MAKE) WERROR=1 client-test
 	$(MAKE) asan
 	$(MAKE) valgrind
 	$(MAKE) WERROR=1 fuzz-replay
