@@ -458,7 +458,8 @@ fls_device_wait(fls_client *c, fls_device_auth *auth, char *token,
 			backoff = 0;
 		} else if (st == FLS_ERR_NETWORK ||
 		    st == FLS_ERR_RATE_LIMITED ||
-		    (st == FLS_ERR_SERVER && c->err.http_status >= 500)) {
+		    ((st == FLS_ERR_SERVER || st == FLS_ERR_PROTOCOL) &&
+		    c->err.http_status >= 500)) {
 			/* Double up to 30 s; honour Retry-After. */
 			backoff = backoff == 0 ? auth->interval : backoff * 2;
 			if (backoff > 30)
