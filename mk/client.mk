@@ -62,14 +62,21 @@ $(CLIENT_SO): $(CLIENT_LIB_OBJ)
 $(CLIENT_CLI): $(CLIENT_CLI_OBJ) $(CLIENT_A)
 	$(CC) $(CLIENT_CFLAGS) -o $@ $^ $(CLIENT_LDLIBS)
 
-$(CLIENT_PC): mk/client.mk
-	@mkdir -p $(dir $@)
+# flamingosync.pc for the current PREFIX/LIBDIR/INCLUDEDIR (written again
+# by every build and install, so a PREFIX given to `make install` counts).
+define client_pc
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
 		'includedir=$(INCLUDEDIR)' '' 'Name: flamingosync' \
 		'Description: Flamingo Sync client library (end-to-end encrypted sync)' \
 		'Version: 0.1.0' 'Requires.private: $(CLIENT_PKGS)' \
 		'Libs: -L$${libdir} -lflamingosync' \
-		'Cflags: -I$${includedir}' > $@
+		'Cflags: -I$${includedir}' > $(1)
+endef
+
+.PHONY: $(CLIENT_PC)
+$(CLIENT_PC):
+	@mkdir -p $(dir $@)
+	$(call client_pc,$@)
 
 $(BUILD)/tests/client/%: tests/client/%.c $(CLIENT_A)
 	@mkdir -p $(dir $@)
@@ -99,7 +106,8 @@ install: client
 		$(DESTDIR)$(LIBDIR)/libflamingosync.so.$(CLIENT_SOVERSION)
 	ln -sf libflamingosync.so.$(CLIENT_SOVERSION) \
 		$(DESTDIR)$(LIBDIR)/libflamingosync.so
-	install -m 0644 $(CLIENT_PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(call client_pc,$(DESTDIR)$(PKGCONFIGDIR)/flamingosync.pc)
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/flamingosync.pc
 	install -m 0755 $(CLIENT_CLI) $(DESTDIR)$(BINDIR)/
 
 -include $(shell find $(CLIENT_OBJDIR) -name '*.d' 2>/dev/null)
