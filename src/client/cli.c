@@ -85,7 +85,8 @@ usage(FILE *f)
 "  push TYPE FILE|- [--base-version N | --force]\n"
 "                          encrypt and upload; refuses to overwrite a\n"
 "                          version this device has not seen unless --force\n"
-"  pull TYPE [FILE]        download and decrypt (to stdout without FILE)\n"
+"  pull TYPE [FILE]        download and decrypt (to stdout without FILE;\n"
+"                          with --json give FILE: stdout carries the JSON)\n"
 "  list                    stored types with versions and sizes\n"
 "  delete TYPE [--force]   delete the stored data of TYPE\n"
 "  watch [--once]          print sync events as they happen\n"
@@ -869,11 +870,11 @@ cmd_watch(struct ctx *x)
 				    "version", (json_int_t)ev[i].version,
 				    "own", own, "created_at", ev[i].created_at));
 			else
-				printf("%s  %-15s %-12s %s%s\n", ev[i].created_at,
-				    ev[i].type, ev[i].data_type >= 0 ?
+				printf("%s  %-15s %-12s %8" PRId64 "%s\n",
+				    ev[i].created_at, ev[i].type,
+				    ev[i].data_type >= 0 ?
 				    fls_type_name(ev[i].data_type) : "-",
-				    ev[i].version >= 0 ? "" : "",
-				    own ? "(this device)" : "");
+				    ev[i].version, own ? "  (this device)" : "");
 			fflush(stdout);
 		}
 		x->st.cursor = next;
