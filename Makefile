@@ -75,9 +75,10 @@ api: $(BUILD)/flamingo-syncd
 	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
 		node --test --test-concurrency=2 tests/api/
 
-# AddressSanitizer + UndefinedBehaviorSanitizer: unit tests and the API
-# suite against a sanitized server (any report fails the run: the server
-# exits non-zero and the suite checks every server's exit status).
+# AddressSanitizer + UndefinedBehaviorSanitizer: unit tests (server and
+# client), the API suite and the client suites against a sanitized server
+# and CLI (any report fails the run: the server exits non-zero and the
+# suite checks every server's exit status; a CLI report fails its command).
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
@@ -91,9 +92,11 @@ asan:
 		$(CLIENT_UNIT_BIN:$(BUILD)/%=build/asan/%); do \
 		echo "== $$t (asan)"; $(SAN_ENV) $$t; done
 	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
+		FLAMINGO_SYNC_CLI=$(abspath build/asan/flamingo-sync) \
+		FLS_KEYTOOL=$(abspath build/asan/tests/client/fls-keytool) \
 		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
 		node --test --test-concurrency=2 tests/api/ \
-		tests/robust/hostile.test.mjs
+		tests/robust/hostile.test.mjs $(CLIENT_E2E)
 
 # The API suite against the server under valgrind memcheck: 0 errors,
 # 0 bytes definitely lost (the server's exit status says so).
