@@ -313,6 +313,29 @@ test('config and devices commands', async () => {
   assert.ok(B.state().event_cursor > 0);
 });
 
+test('delete: a stale delete conflicts, a current one leaves a tombstone', async () => {
+  plain.collection = content('collection', 2);
+  fs.writeFileSync(path.join(work, 'a-collection'), plain.collection);
+  const pushed = await A.json(['push', 'collection', path.join(work, 'a-collection')]);
+  assert.equal(pushed.code, 0, pushed.err);
+  const stale = await B.run(['delete', 'collection']);
+  assert.equal(stale.code, EXIT.CONFLICT, stale.err);
+  assert.match(stale.err, /pull first, or delete --force/);
+  assert.equal((await serverBlob('collection')).version, pushed.json.version, 'nothing deleted');
+  await B.ok(['pull', 'collection', path.join(work, 'b-collection')]);
+  const del = await B.json(['delete', 'collection']);
+  assert.equal(del.code, 0, del.err);
+  assert.equal(del.json.version, pushed.json.version + 1);
+  const gone = await A.run(['pull', 'collection']);
+  assert.equal(gone.code, EXIT.NOTFOUND);
+  assert.match(gone.err, /nothing is stored for this type/);
+  const list = await A.json(['list']);
+  assert.ok(!list.json.items.some((i) => i.type === 'collection'));
+  const st = await A.json(['status']);
+  assert.equal(st.json.key_version, expectOk(await web.get('/api/sync/key')).version);
+  assert.equal(st.json.items.length, TYPES.length - 1);
+});
+
 test('a revoked device fails cleanly: exit 3 and "run flamingo-sync login"', async () => {
   const devs = (await A.json(['devices'])).json.devices;
   const b = devs.find((x) => !x.current);
