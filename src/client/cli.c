@@ -133,8 +133,13 @@ emit(json_t *obj)
 {
 	char *s;
 
-	if (obj == NULL)
+	if (obj == NULL) {
+		/* json_pack refused a value (not UTF-8): say so, in JSON */
+		puts("{\"ok\":false,\"error\":\"output\",\"message\":"
+		    "\"a value could not be encoded as JSON\"}");
+		fflush(stdout);
 		return;
+	}
 	s = json_dumps(obj, JSON_COMPACT);
 	if (s != NULL) {
 		puts(s);

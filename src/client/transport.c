@@ -29,6 +29,14 @@ transport_copy_text(char *out, size_t cap, const char *s)
 
 		out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
 	}
+	/* Cut inside a UTF-8 sequence: drop its first bytes too, so the copy
+	 * stays valid UTF-8 (jansson refuses anything else). */
+	if (s != NULL && ((unsigned char)s[i] & 0xC0) == 0x80) {
+		while (i > 0 && ((unsigned char)out[i - 1] & 0xC0) == 0x80)
+			i--;
+		if (i > 0 && ((unsigned char)out[i - 1] & 0xC0) == 0xC0)
+			i--;
+	}
 	out[i] = '\0';
 }
 
