@@ -94,6 +94,7 @@ asan:
 	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
 		FLAMINGO_SYNC_CLI=$(abspath build/asan/flamingo-sync) \
 		FLS_KEYTOOL=$(abspath build/asan/tests/client/fls-keytool) \
+		FLS_ROTATE=$(abspath build/asan/tests/client/fls-rotate) \
 		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
 		node --test --test-concurrency=2 tests/api/ \
 		tests/robust/hostile.test.mjs $(CLIENT_E2E)

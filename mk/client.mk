@@ -37,6 +37,7 @@ CLIENT_PC := $(BUILD)/flamingosync.pc
 CLIENT_UNIT_SRC := $(wildcard tests/client/test_*.c)
 CLIENT_UNIT_BIN := $(CLIENT_UNIT_SRC:tests/client/%.c=$(BUILD)/tests/client/%)
 CLIENT_KEYTOOL := $(BUILD)/tests/client/fls-keytool
+CLIENT_ROTATE := $(BUILD)/tests/client/fls-rotate
 CLIENT_E2E := $(wildcard tests/client/*.test.mjs)
 
 .PHONY: client client-test client-unit client-unit-bins client-e2e install
@@ -82,15 +83,17 @@ $(BUILD)/tests/client/%: tests/client/%.c $(CLIENT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -Isrc -o $@ $^ $(CLIENT_LDLIBS) -lcmocka
 
-client-unit-bins: $(CLIENT_UNIT_BIN) $(CLIENT_KEYTOOL)
+client-unit-bins: $(CLIENT_UNIT_BIN) $(CLIENT_KEYTOOL) $(CLIENT_ROTATE)
 
 client-unit: $(CLIENT_UNIT_BIN)
 	@set -e; for t in $(CLIENT_UNIT_BIN); do echo "== $$t"; $$t; done
 
-client-e2e: $(BUILD)/flamingo-syncd $(CLIENT_CLI) $(CLIENT_KEYTOOL)
+client-e2e: $(BUILD)/flamingo-syncd $(CLIENT_CLI) $(CLIENT_KEYTOOL) \
+		$(CLIENT_ROTATE)
 	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
 		FLAMINGO_SYNC_CLI=$(abspath $(CLIENT_CLI)) \
 		FLS_KEYTOOL=$(abspath $(CLIENT_KEYTOOL)) \
+		FLS_ROTATE=$(abspath $(CLIENT_ROTATE)) \
 		node --test --test-concurrency=2 $(CLIENT_E2E)
 
 client-test: client

@@ -16,7 +16,9 @@ import { after, before } from 'node:test';
 
 import { startServer, stopAll, test, makeTempDir } from '../api/lib/server.mjs';
 import { expectOk, signup, TYPES } from '../api/lib/client.mjs';
-import { Device, EXIT, deriveKeys, needleForms } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+
+import { Device, EXIT, ROTATE, deriveKeys, needleForms } from './lib.mjs';
 
 let srv, web, A, B;
 const PASS1 = `correct horse ${crypto.randomBytes(6).toString('hex')}`;
@@ -336,9 +338,28 @@ test('delete: a stale delete conflicts, a current one leaves a tombstone', async
   assert.equal(st.json.items.length, TYPES.length - 1);
 });
 
+test('session-token rotation through the library: the stored new token works; the old one, presented after, revokes the device', async () => {
+  const st = A.state();
+  const rot = spawnSync(ROTATE, [srv.url], { env: { ...A.env(), FLAMINGO_SYNC_TOKEN: st.token }, encoding: 'utf8' });
+  assert.equal(rot.status, 0, rot.stderr);
+  const fresh = rot.stdout.trim();
+  assert.match(fresh, /^flm_sync_[0-9a-f]{32}$/);
+  assert.notEqual(fresh, st.token);
+  fs.writeFileSync(A.statePath, JSON.stringify({ ...st, token: fresh }), { mode: 0o600 });
+  await A.ok(['list']);
+  // the application must not keep using the old token: reuse detection
+  const reuse = spawnSync(ROTATE, [srv.url], { env: { ...A.env(), FLAMINGO_SYNC_TOKEN: st.token }, encoding: 'utf8' });
+  assert.equal(reuse.status, 3, reuse.stderr);
+  assert.equal((await A.run(['list'])).code, EXIT.AUTH, 'the device session was revoked');
+  await A.login(srv, web);
+  A.passphrase = PASS2;
+  await A.ok(['pull', 'secret']);
+});
+
 test('a revoked device fails cleanly: exit 3 and "run flamingo-sync login"', async () => {
   const devs = (await A.json(['devices'])).json.devices;
-  const b = devs.find((x) => !x.current);
+  const b = devs.find((x) => x.name === B.name && x.status !== 'revoked');
+  assert.ok(b, JSON.stringify(devs));
   await A.ok(['devices', 'revoke', b.id]);
   for (const args of [['pull', 'history'], ['status'], ['list']]) {
     const r = await B.run(args);

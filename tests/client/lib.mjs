@@ -16,6 +16,9 @@ export const CLI = process.env.FLAMINGO_SYNC_CLI || path.resolve(
 export const KEYTOOL = process.env.FLS_KEYTOOL || path.resolve(
   path.dirname(new URL(import.meta.url).pathname), '../../build/tests/client/fls-keytool');
 
+export const ROTATE = process.env.FLS_ROTATE || path.resolve(
+  path.dirname(new URL(import.meta.url).pathname), '../../build/tests/client/fls-rotate');
+
 export const EXIT = {
   OK: 0, ERROR: 1, USAGE: 2, AUTH: 3, CONFLICT: 4, CRYPTO: 5, NETWORK: 6,
   NOTFOUND: 7, LOGIN: 8, DISABLED: 9,
