@@ -4,7 +4,9 @@
 #   make client-test   cmocka unit tests (envelope vectors, tampering, KDF
 #                      limits, key wrap) then the end-to-end suite
 #                      (tests/client/*.test.mjs: two CLI devices against a
-#                      real flamingo-syncd, zero-knowledge checks)
+#                      real flamingo-syncd, zero-knowledge checks; a
+#                      scripted hostile server; the passphrase prompt on
+#                      a pty)
 #   make client-unit / client-e2e   either half
 #   make install       PREFIX=/usr/local DESTDIR= : header, libraries,
 #                      flamingosync.pc, the CLI
@@ -95,6 +97,7 @@ client-e2e: $(BUILD)/flamingo-syncd $(CLIENT_CLI) $(CLIENT_KEYTOOL) \
 		FLS_KEYTOOL=$(abspath $(CLIENT_KEYTOOL)) \
 		FLS_ROTATE=$(abspath $(CLIENT_ROTATE)) \
 		node --test --test-concurrency=2 $(CLIENT_E2E)
+	python3 tests/client/test_prompt.py $(CLIENT_CLI)
 
 client-test: client
 	$(MAKE) --no-print-directory client-unit

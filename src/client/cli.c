@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -239,9 +240,10 @@ read_pass(const char *var, const char *prompt, char **out, size_t *len)
 {
 	const char *env = getenv(var);
 	struct termios old, quiet;
+	struct sigaction sa, old_int, old_term, old_hup;
 	char *buf = sodium_malloc(PASS_CAP);
 	size_t n = 0;
-	int fd = -1, rc = -1, restored = 1;
+	int fd = -1, rc = -1, restored = 1, handlers = 0;
 
 	*out = NULL;
 	if (buf == NULL)
@@ -263,18 +265,36 @@ read_pass(const char *var, const char *prompt, char **out, size_t *len)
 	}
 	if (tcgetattr(fd, &old) != 0)
 		goto done;
+	/* Ctrl-C while echo is off must not leave the terminal silent: the
+	 * read is interrupted (no SA_RESTART) and echo restored below. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	handlers = 1;
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0 ||
-	    tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
+	/* echo off before the prompt shows, so nothing typed ahead echoes */
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
 		goto done;
 	restored = 0;
+	if (write(fd, prompt, strlen(prompt)) < 0)
+		goto done;
 	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
 		char ch;
-		ssize_t r = read(fd, &ch, 1);
+		ssize_t r;
 
-		if (r < 0 && errno == EINTR)
+		/* A signal may land before read() blocks: poll in short steps
+		 * and look at the flag each time. */
+		if (interrupted)
+			goto done;
+		if (poll(&pfd, 1, 200) == 0 || (pfd.revents == 0))
+			continue;
+		r = read(fd, &ch, 1);
+		if ((r < 0 && errno == EINTR) || interrupted)
 			goto done;
 		if (r <= 0 || ch == '\n')
 			break;
@@ -293,8 +313,15 @@ done:
 		}
 		close(fd);
 	}
+	if (handlers) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+	}
 	if (rc != 0) {
 		sodium_free(buf);
+		if (interrupted)
+			fprintf(stderr, "flamingo-sync: interrupted\n");
 		return -1;
 	}
 	*out = buf;
