@@ -223,6 +223,61 @@ map_error(long http, const char *code)
 }
 
 fls_status
+transport_decode(const unsigned char *body, size_t len,
+    struct transport_resp *r, fls_error *err)
+{
+	json_error_t jerr;
+	json_t *succ;
+	fls_status st;
+
+	err->http_status = r->status;
+	err->retry_after = r->retry_after;
+	r->root = len > 0 ? json_loadb((const char *)body, len,
+	    JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	succ = r->root != NULL ? json_object_get(r->root, "success") : NULL;
+	if (r->root == NULL || !json_is_object(r->root) ||
+	    !json_is_boolean(succ)) {
+		json_decref(r->root);
+		r->root = NULL;
+		st = r->status == 401 ? FLS_ERR_UNAUTHORIZED : FLS_ERR_PROTOCOL;
+		transport_error(err, st, "unexpected answer from the server "
+		    "(HTTP %ld, not a Flamingo Sync JSON envelope)", r->status);
+		return st;
+	}
+	r->data = json_object_get(r->root, "data");
+	if (json_is_true(succ)) {
+		if (r->data == NULL || r->status < 200 || r->status > 299) {
+			/* a 401 means the session is gone, whatever the body */
+			st = r->status == 401 ? FLS_ERR_UNAUTHORIZED :
+			    FLS_ERR_PROTOCOL;
+			transport_error(err, st, "malformed success answer "
+			    "(HTTP %ld)", r->status);
+			return st;
+		}
+		err->status = FLS_OK;
+		return FLS_OK;
+	} else {
+		json_t *code = json_object_get(r->root, "error");
+		json_t *msg = json_object_get(r->root, "message");
+
+		transport_copy_text(err->code, sizeof(err->code),
+		    json_is_string(code) ? json_string_value(code) : "");
+		transport_copy_text(err->message, sizeof(err->message),
+		    json_is_string(msg) ? json_string_value(msg) : "");
+		st = map_error(r->status, err->code);
+		if (st == FLS_ERR_PENDING && json_is_object(r->data)) {
+			json_t *iv = json_object_get(r->data, "interval");
+
+			if (json_is_integer(iv) && json_integer_value(iv) > 0 &&
+			    json_integer_value(iv) <= 300)
+				err->retry_after = (long)json_integer_value(iv);
+		}
+	}
+	err->status = st;
+	return st;
+}
+
+fls_status
 transport_call(struct transport *t, const char *method, const char *path,
     const char *body, size_t bodylen, size_t cap, long timeout_s,
     struct transport_resp *r, fls_error *err)
@@ -231,8 +286,6 @@ transport_call(struct transport *t, const char *method, const char *path,
 	struct curl_slist *hdr = NULL;
 	char url[TRANSPORT_URL_MAX + 1024];
 	char *auth = NULL;
-	json_error_t jerr;
-	json_t *succ;
 	CURLcode cc;
 	fls_status st = FLS_ERR_NOMEM;
 	int n;
@@ -316,45 +369,7 @@ transport_call(struct transport *t, const char *method, const char *path,
 		goto done;
 	}
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &r->status);
-	err->http_status = r->status;
-	err->retry_after = r->retry_after;
-	r->root = json_loadb((const char *)b.p, b.len, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	succ = r->root != NULL ? json_object_get(r->root, "success") : NULL;
-	if (r->root == NULL || !json_is_object(r->root) ||
-	    !json_is_boolean(succ)) {
-		st = r->status == 401 ? FLS_ERR_UNAUTHORIZED : FLS_ERR_PROTOCOL;
-		transport_error(err, st, "unexpected answer from the server "
-		    "(HTTP %ld, not a Flamingo Sync JSON envelope)", r->status);
-		goto done;
-	}
-	r->data = json_object_get(r->root, "data");
-	if (json_is_true(succ)) {
-		if (r->data == NULL || r->status < 200 || r->status > 299) {
-			st = FLS_ERR_PROTOCOL;
-			transport_error(err, st, "malformed success answer "
-			    "(HTTP %ld)", r->status);
-			goto done;
-		}
-		st = FLS_OK;
-	} else {
-		json_t *code = json_object_get(r->root, "error");
-		json_t *msg = json_object_get(r->root, "message");
-
-		transport_copy_text(err->code, sizeof(err->code),
-		    json_is_string(code) ? json_string_value(code) : "");
-		transport_copy_text(err->message, sizeof(err->message),
-		    json_is_string(msg) ? json_string_value(msg) : "");
-		st = map_error(r->status, err->code);
-		if (st == FLS_ERR_PENDING && json_is_object(r->data)) {
-			json_t *iv = json_object_get(r->data, "interval");
-
-			if (json_is_integer(iv) && json_integer_value(iv) > 0 &&
-			    json_integer_value(iv) <= 300)
-				err->retry_after = (long)json_integer_value(iv);
-		}
-	}
-	err->status = st;
+	st = transport_decode(b.p, b.len, r, err);
 done:
 	if (st == FLS_ERR_NOMEM && err->message[0] == '\0')
 		transport_error(err, st, "out of memory");

@@ -54,6 +54,15 @@ fls_status transport_call(struct transport *t, const char *method,
     const char *path, const char *body, size_t bodylen, size_t cap,
     long timeout_s, struct transport_resp *r, fls_error *err);
 
+/*
+ * Decodes an answer body of len bytes with r->status and r->retry_after
+ * already set: the JSON envelope into r (r->root owns it), the error code
+ * and message (bounded, control bytes replaced) into err. Returns what
+ * transport_call returns. Pure: the fuzz target fuzz_answer drives it.
+ */
+fls_status transport_decode(const unsigned char *body, size_t len,
+    struct transport_resp *r, fls_error *err);
+
 void transport_resp_free(struct transport_resp *r);
 
 /* Sets err: status and a local message (printf-style). */

@@ -436,3 +436,36 @@ KDF_SEEDS = {
 
 write("fuzz_envelope", ENVELOPE_SEEDS)
 write("fuzz_kdf", KDF_SEEDS)
+
+# fuzz_answer: bytes 0-1 = HTTP status selector (100 + n % 500), byte 2 =
+# Retry-After; then the body.
+def answer(status, body):
+    n = status - 100
+    return bytes([n >> 8, n & 0xff, 0]) + body.encode()
+
+
+LONG = "\u00e9" * 300
+ANSWER_SEEDS = {
+    "ok": answer(200, '{"success":true,"data":{"version":1}}'),
+    "ok-no-data": answer(200, '{"success":true}'),
+    "ok-on-404": answer(404, '{"success":true,"data":{}}'),
+    "conflict": answer(409, '{"success":false,"error":"conflict","message":'
+                       '"stale","data":{"type":"history","version":3}}'),
+    "slow-down": answer(400, '{"success":false,"error":"slow_down",'
+                        '"message":"x","data":{"interval":7}}'),
+    "slow-down-huge": answer(400, '{"success":false,"error":"slow_down",'
+                             '"message":"x","data":{"interval":99999}}'),
+    "unauthorized-html": answer(401, "<html>no</html>"),
+    "escape-message": answer(500, '{"success":false,"error":"internal_error",'
+                             '"message":"\\u001b[31mred\\u0007"}'),
+    "long-utf8-message": answer(500, '{"success":false,"error":"x",'
+                                '"message":"' + LONG + '"}'),
+    "long-code": answer(400, '{"success":false,"error":"' + "c" * 200 +
+                        '\u00e9","message":"m"}'),
+    "not-json": answer(502, "bad gateway"),
+    "empty": answer(204, ""),
+    "array": answer(200, "[1,2,3]"),
+    "dup-keys": answer(200, '{"success":true,"success":false,"data":{}}'),
+}
+
+write("fuzz_answer", ANSWER_SEEDS)
