@@ -19,6 +19,7 @@ import { expectOk, signup, TYPES } from '../api/lib/client.mjs';
 import { spawnSync } from 'node:child_process';
 
 import { Device, EXIT, ROTATE, deriveKeys, needleForms } from './lib.mjs';
+import { openEnvelope, sealEnvelope, typeKey } from './interop.mjs';
 
 let srv, web, A, B;
 const PASS1 = `correct horse ${crypto.randomBytes(6).toString('hex')}`;
@@ -156,6 +157,30 @@ test('device B logs in, unlocks with the passphrase, pulls every type byte for b
   const out = await B.ok(['pull', 'setting']);
   assert.ok(out.stdout.equals(plain.setting), 'pull to stdout');
   assert.deepEqual(B.state().versions, Object.fromEntries(TYPES.map((t) => [t, 1])));
+});
+
+test('another implementation (WebCrypto HKDF + JS XChaCha20-Poly1305) reads what the CLI wrote, and the CLI reads what it writes', async () => {
+  const k = keySnapshots.at(-1);
+  const keys = deriveKeys(k.passphrase, k.kdf, k.wrapped_key);
+  const master = Buffer.from(keys.master_key, 'hex');
+  for (const type of TYPES) {
+    assert.equal((await typeKey(master, type)).toString('hex'), keys[`type_key_${type}`]);
+    const blob = await serverBlob(type);
+    assert.ok((await openEnvelope(master, type, blob.bytes)).equals(plain[type]), type);
+  }
+  // the type is authenticated in the JS implementation too
+  const sec = await serverBlob('secret');
+  await assert.rejects(openEnvelope(master, 'setting', sec.bytes));
+  // written by JS, read by the CLI
+  plain.setting = Buffer.from(`{"theme":"dark","marker":"${marker('setting-js')}"}`);
+  const env = await sealEnvelope(master, 'setting', k.version, plain.setting);
+  const put = expectOk(await web.put('/api/sync/data/setting', {
+    encrypted_data: env.toString('base64'), key_version: k.version, base_version: 1 }));
+  assert.equal(put.version, 2);
+  ciphertexts.push(env);
+  const r = await B.run(['pull', 'setting']);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(r.stdout.equals(plain.setting));
 });
 
 test('a conflicting push is detected with exit 4 and the server version; --force overrides', async () => {
