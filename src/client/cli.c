@@ -901,12 +901,18 @@ cmd_watch(struct ctx *x)
 				    fls_type_name(ev[i].data_type) : NULL,
 				    "version", (json_int_t)ev[i].version,
 				    "own", own, "created_at", ev[i].created_at));
-			else
-				printf("%s  %-15s %-12s %8" PRId64 "%s\n",
+			else {
+				char ver[24] = "-";
+
+				if (ev[i].version >= 0)
+					snprintf(ver, sizeof(ver), "%" PRId64,
+					    ev[i].version);
+				printf("%s  %-15s %-12s %8s%s\n",
 				    ev[i].created_at, ev[i].type,
 				    ev[i].data_type >= 0 ?
-				    fls_type_name(ev[i].data_type) : "-",
-				    ev[i].version, own ? "  (this device)" : "");
+				    fls_type_name(ev[i].data_type) : "-", ver,
+				    own ? "  (this device)" : "");
+			}
 			fflush(stdout);
 		}
 		x->st.cursor = next;
