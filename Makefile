@@ -1,5 +1,5 @@
 # Flamingo Sync — build, run and test.
-#   make          build build/flamingo-syncd
+#   make          build build/flamingo-syncd and the client (mk/client.mk)
 #   make run      install what is missing, build, start on 127.0.0.1:3000
 #   make test     install, build (warnings are errors) and run every suite
 
@@ -82,9 +82,10 @@ api: $(BUILD)/flamingo-syncd
 	FLAMINGO_SYNCD=$(abspath $(BUILD)/flamingo-syncd) \
 		node --test --test-concurrency=2 tests/api/
 
-# AddressSanitizer + UndefinedBehaviorSanitizer: unit tests and the API
-# suite against a sanitized server (any report fails the run: the server
-# exits non-zero and the suite checks every server's exit status).
+# AddressSanitizer + UndefinedBehaviorSanitizer: unit tests (server and
+# client), the API suite and the client suites against a sanitized server
+# and CLI (any report fails the run: the server exits non-zero and the
+# suite checks every server's exit status; a CLI report fails its command).
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
@@ -93,13 +94,17 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 asan:
 	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" WERROR=1 \
 		EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" \
-		all unit-bins
-	@set -e; for t in $(UNIT_BIN:$(BUILD)/%=build/asan/%); do \
+		all unit-bins client-unit-bins
+	@set -e; for t in $(UNIT_BIN:$(BUILD)/%=build/asan/%) \
+		$(CLIENT_UNIT_BIN:$(BUILD)/%=build/asan/%); do \
 		echo "== $$t (asan)"; $(SAN_ENV) $$t; done
 	$(SAN_ENV) FLAMINGO_SYNCD=$(abspath build/asan/flamingo-syncd) \
+		FLAMINGO_SYNC_CLI=$(abspath build/asan/flamingo-sync) \
+		FLS_KEYTOOL=$(abspath build/asan/tests/client/fls-keytool) \
+		FLS_ROTATE=$(abspath build/asan/tests/client/fls-rotate) \
 		FLAMINGO_SYNCD_EXPECT_CLEAN_EXIT=1 \
 		node --test --test-concurrency=2 tests/api/ \
-		tests/robust/hostile.test.mjs
+		tests/robust/hostile.test.mjs $(CLIENT_E2E)
 
 # The API suite against the server under valgrind memcheck: 0 errors,
 # 0 bytes definitely lost (the server's exit status says so).
@@ -122,6 +127,7 @@ test: test-deps
 	$(MAKE) WERROR=1 api
 	$(MAKE) WERROR=1 unit-pg api-pg
 	$(MAKE) WERROR=1 e2e
+	$(MAKE) WERROR=1 client-test
 	$(MAKE) asan
 	$(MAKE) asan-pg
 	$(MAKE) valgrind

@@ -1,5 +1,7 @@
 # libFuzzer targets (tests/fuzz/): request dispatch end to end, JSON body
-# validation, base64, tokens / user codes / log redaction.
+# validation, base64, tokens / user codes / log redaction; and the client
+# library's decoders of server-supplied data (envelope, KDF parameters,
+# answer envelopes).
 #   make fuzz FUZZ_SECONDS=N   build, then fuzz every target N s (default 60)
 #                              from its committed seeds; new finds go to
 #                              build/fuzz/corpus/<target>/, crashes to
@@ -14,13 +16,14 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_OBJDIR := $(FUZZ_DIR)/obj
-FUZZ_TARGETS := fuzz_request fuzz_json fuzz_b64 fuzz_token
+FUZZ_TARGETS := fuzz_request fuzz_json fuzz_b64 fuzz_token fuzz_envelope \
+	fuzz_kdf fuzz_answer
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -g -O1 $(WARN) -D_GNU_SOURCE -pthread -Isrc \
-	$(PKG_CFLAGS) $(FUZZ_SAN)
+	-Iinclude $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(COMMON_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
 	$(STORE_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
 	$(SERVER_SRC:%.c=$(FUZZ_OBJDIR)/%.o) \
@@ -48,10 +51,17 @@ $(FUZZ_OBJDIR)/gen/%.o: $(BUILD)/gen/%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 		-Wno-missing-variable-declarations -c -o $@ $<
 
+# The client targets also link the client's crypto objects (libflamingosync
+# sources, compiled here like the others).
+FUZZ_CLIENT_OBJ := $(addprefix $(FUZZ_OBJDIR)/src/client/,envelope.o hkdf.o \
+	keywrap.o)
+$(FUZZ_DIR)/fuzz_envelope $(FUZZ_DIR)/fuzz_kdf: $(FUZZ_CLIENT_OBJ)
+$(FUZZ_DIR)/fuzz_answer: $(FUZZ_OBJDIR)/src/client/transport.o
+
 $(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP \
-		-MF $(FUZZ_OBJDIR)/$*.d -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS_ALL)
+		-MF $(FUZZ_OBJDIR)/$*.d -o $@ $< $(filter %.o,$^) $(LDLIBS_ALL)
 
 # Each target: the committed seeds (read-only: libFuzzer writes new units
 # only to the first corpus directory, the scratch one) plus the scratch

@@ -375,3 +375,101 @@ write("fuzz_request", REQUEST)
 write("fuzz_json", JSON_SEEDS)
 write("fuzz_b64", B64_SEEDS)
 write("fuzz_token", TOKEN_SEEDS)
+
+# fuzz_envelope: byte 0 = type (low 3 bits) | demand key version 1 (bit 3);
+# then the envelope. The vectors are those of docs/CRYPTO.md.
+V1 = bytes.fromhex(
+    "4653010200000001404142434445464748494a4b4c4d4e4f5051525354555657"
+    "3323876967df2ae6a5cc9b28fd31717a3fe4386c15a7a0f54504bba1202c0483"
+    "75376ad3fad13c2aeb32eb")
+V2 = bytes.fromhex(
+    "4653010201020304808182838485868788898a8b8c8d8e8f9091929394959697"
+    "63199b60b7158acba6eb1e4f51026c47")
+ENVELOPE_SEEDS = {
+    "vector1-secret": bytes([2]) + V1,
+    "vector1-secret-kv1": bytes([2 | 8]) + V1,
+    "vector1-wrong-type": bytes([0]) + V1,
+    "vector2-history": bytes([0]) + V2,
+    "vector2-history-kv1": bytes([8]) + V2,
+    "flipped-tag": bytes([2]) + V1[:-1] + bytes([V1[-1] ^ 1]),
+    "aes-gcm-id": bytes([2]) + V1[:3] + b"\x01" + V1[4:],
+    "format-2": bytes([2]) + V1[:2] + b"\x02" + V1[3:],
+    "kv-zero": bytes([0]) + V2[:4] + b"\0\0\0\0" + V2[8:],
+    "header-only": bytes([2]) + V1[:32],
+    "short": bytes([2]) + V1[:47],
+    "bad-type": bytes([7]) + V1,
+    "empty": b"\x01",
+    "text": b"\x03hello, world",
+}
+
+KDF_SALT = '"oKGio6SlpqeoqaqrrK2urw=="'
+
+
+def kdf(t="2", m="65536", p="1", alg='"argon2id"', version="19",
+        salt=KDF_SALT, extra=""):
+    return ('{"alg":%s,"version":%s,"t":%s,"m":%s,"p":%s,"salt":%s%s}'
+            % (alg, version, t, m, p, salt, extra))
+
+
+KDF_SEEDS = {
+    "vector": kdf(),
+    "default": kdf(t="3"),
+    "reordered": '{"salt":%s,"p":1,"m":65536,"t":3,"version":19,'
+                 '"alg":"argon2id"}' % KDF_SALT,
+    "max": kdf(t="16", m="1048576"),
+    "weak-t": kdf(t="1"),
+    "weak-m": kdf(m="65535"),
+    "huge-m": kdf(m="104857600"),
+    "huge-t": kdf(t="4294967296"),
+    "int64-max": kdf(m="9223372036854775807"),
+    "negative": kdf(t="-1"),
+    "float": kdf(t="2.0"),
+    "string-t": kdf(t='"2"'),
+    "p4": kdf(p="4"),
+    "argon2i": kdf(alg='"argon2i"'),
+    "version16": kdf(version="16"),
+    "short-salt": kdf(salt='"oKGio6SlpqeoqaqrrK2u"'),
+    "extra-member": kdf(extra=',"x":1'),
+    "duplicate": '{"t":2,"t":2,"alg":"argon2id","version":19,"m":65536,'
+                 '"p":1}',
+    "missing-salt": '{"alg":"argon2id","version":19,"t":2,"m":65536,"p":1}',
+    "array": "[]",
+    "nested": '{"alg":{"alg":{}}}',
+    "padded": kdf() + " " * 1100,
+}
+
+write("fuzz_envelope", ENVELOPE_SEEDS)
+write("fuzz_kdf", KDF_SEEDS)
+
+# fuzz_answer: bytes 0-1 = HTTP status selector (100 + n % 500), byte 2 =
+# Retry-After; then the body.
+def answer(status, body):
+    n = status - 100
+    return bytes([n >> 8, n & 0xff, 0]) + body.encode()
+
+
+LONG = "\u00e9" * 300
+ANSWER_SEEDS = {
+    "ok": answer(200, '{"success":true,"data":{"version":1}}'),
+    "ok-no-data": answer(200, '{"success":true}'),
+    "ok-on-404": answer(404, '{"success":true,"data":{}}'),
+    "conflict": answer(409, '{"success":false,"error":"conflict","message":'
+                       '"stale","data":{"type":"history","version":3}}'),
+    "slow-down": answer(400, '{"success":false,"error":"slow_down",'
+                        '"message":"x","data":{"interval":7}}'),
+    "slow-down-huge": answer(400, '{"success":false,"error":"slow_down",'
+                             '"message":"x","data":{"interval":99999}}'),
+    "unauthorized-html": answer(401, "<html>no</html>"),
+    "escape-message": answer(500, '{"success":false,"error":"internal_error",'
+                             '"message":"\\u001b[31mred\\u0007"}'),
+    "long-utf8-message": answer(500, '{"success":false,"error":"x",'
+                                '"message":"' + LONG + '"}'),
+    "long-code": answer(400, '{"success":false,"error":"' + "c" * 200 +
+                        '\u00e9","message":"m"}'),
+    "not-json": answer(502, "bad gateway"),
+    "empty": answer(204, ""),
+    "array": answer(200, "[1,2,3]"),
+    "dup-keys": answer(200, '{"success":true,"success":false,"data":{}}'),
+}
+
+write("fuzz_answer", ANSWER_SEEDS)
