@@ -2213,8 +2213,10 @@ done:
 	return rc;
 }
 
+/* The first column of the one row `id` finds for user_id; 0 when none. */
 static enum store_status
-pg_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
+pg_user_i64(struct store_conn *c, enum pg_stmt id, const char *user_id,
+    int64_t *out)
 {
 	struct pg_params p;
 	PGresult *res;
@@ -2223,13 +2225,19 @@ pg_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
 	*out = 0;
 	p_init(&p);
 	p_key(&p, user_id);
-	rc = pg_row(pq(c), PG_EV_LAST, &p, &res);
+	rc = pg_row(pq(c), id, &p, &res);
 	if (rc == STORE_NOT_FOUND)
 		return STORE_OK;
 	if (rc == STORE_OK)
-		rc = pg_read(PG_EV_LAST, col_i64(res, 0, 0, out));
+		rc = pg_read(id, col_i64(res, 0, 0, out));
 	PQclear(res);
 	return rc;
+}
+
+static enum store_status
+pg_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
+{
+	return pg_user_i64(c, PG_EV_LAST, user_id, out);
 }
 
 /* ---- rate limits ------------------------------------------------------------ */
@@ -2323,20 +2331,7 @@ end:
 static enum store_status
 pg_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
 {
-	struct pg_params p;
-	PGresult *res;
-	enum store_status rc;
-
-	*out = 0;
-	p_init(&p);
-	p_key(&p, user_id);
-	rc = pg_row(pq(c), PG_EV_FLOOR, &p, &res);
-	if (rc == STORE_NOT_FOUND)
-		return STORE_OK;
-	if (rc == STORE_OK)
-		rc = pg_read(PG_EV_FLOOR, col_i64(res, 0, 0, out));
-	PQclear(res);
-	return rc;
+	return pg_user_i64(c, PG_EV_FLOOR, user_id, out);
 }
 
 /* Raises each user's floor to the newest event that goes, then drops them,

@@ -2063,18 +2063,20 @@ done:
 	return rc;
 }
 
+/* The first column of the one row `id` finds for user_id; 0 when none. */
 static enum store_status
-sq_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
+sq_user_i64(struct store_conn *c, enum sq_stmt id, const char *user_id,
+    int64_t *out)
 {
 	struct sq_conn *q = sq(c);
 	sqlite3_stmt *st;
 	enum store_status rc;
 
 	*out = 0;
-	if ((rc = sq_prep(q, SQ_EV_LAST, &st)) != STORE_OK)
+	if ((rc = sq_prep(q, id, &st)) != STORE_OK)
 		return rc;
-	if ((rc = sq_bound(SQ_EV_LAST, bind_key(st, 1, user_id))) == STORE_OK)
-		rc = sq_step(q, SQ_EV_LAST, st);
+	if ((rc = sq_bound(id, bind_key(st, 1, user_id))) == STORE_OK)
+		rc = sq_step(q, id, st);
 	if (rc == STORE_OK)
 		*out = sqlite3_column_int64(st, 0);
 	else if (rc == STORE_NOT_FOUND)
@@ -2083,28 +2085,19 @@ sq_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
 	return rc;
 }
 
+static enum store_status
+sq_event_last_id(struct store_conn *c, const char *user_id, int64_t *out)
+{
+	return sq_user_i64(c, SQ_EV_LAST, user_id, out);
+}
+
 static enum store_status sq_prune_one(struct sq_conn *q, enum sq_stmt id,
     int64_t before);
 
 static enum store_status
 sq_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
 {
-	struct sq_conn *q = sq(c);
-	sqlite3_stmt *st;
-	enum store_status rc;
-
-	*out = 0;
-	if ((rc = sq_prep(q, SQ_EV_FLOOR, &st)) != STORE_OK)
-		return rc;
-	if ((rc = sq_bound(SQ_EV_FLOOR, bind_key(st, 1, user_id))) ==
-	    STORE_OK)
-		rc = sq_step(q, SQ_EV_FLOOR, st);
-	if (rc == STORE_OK)
-		*out = sqlite3_column_int64(st, 0);
-	else if (rc == STORE_NOT_FOUND)
-		rc = STORE_OK;
-	sq_done(st);
-	return rc;
+	return sq_user_i64(c, SQ_EV_FLOOR, user_id, out);
 }
 
 /* Raises each user's floor to the newest event that goes, then drops them:
