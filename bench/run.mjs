@@ -209,11 +209,12 @@ function rawStore(bytes) {
  * measures idle RSS and CPU, then for `writes` PUTs the delay from the
  * PUT's answer to its event at every stream of that account.
  */
-async function streamsBench(n, perUser) {
+async function streamsBench(n, perUser, extraEnv = {}) {
   const users = Math.ceil(n / perUser);
   const srv = await startServer({
     STREAMS_MAX: String(n), STREAMS_PER_USER: String(perUser),
     MAX_CONNECTIONS: String(n + 200), MAX_CONNECTIONS_PER_IP: String(n + 200),
+    ...extraEnv,
   });
   const pid = srv.p.pid;
   const accounts = [];
@@ -414,8 +415,14 @@ http {
   ng.kill('SIGTERM');
   nodeRef.kill('SIGTERM');
 
-  process.stderr.write(`streams: ${STREAMS}\n`);
-  const sse = STREAMS > 0 ? await streamsBench(STREAMS, 50) : null;
+  // with the default connection memory, and with the smaller one that
+  // docs/OPERATIONS.md suggests for servers that mostly hold streams
+  const sse = [];
+  for (const mem of STREAMS > 0 ? [null, 16384] : []) {
+    process.stderr.write(`streams: ${STREAMS}, CONNECTION_MEMORY_BYTES ${mem ?? 'default'}\n`);
+    const r = await streamsBench(STREAMS, 50, mem ? { CONNECTION_MEMORY_BYTES: String(mem) } : {});
+    sse.push({ ...r, mem: mem ? `${mem / 1024} KiB` : 'default (64 KiB)' });
+  }
 
   // ---- the report ----
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -424,7 +431,7 @@ http {
   lines.push('# Benchmark results', '');
   lines.push(`Run ${started} on ${os.cpus().length} × ${os.cpus()[0]?.model?.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}.`);
   lines.push(`wrk -t${THREADS} -c${CONNS} -d${SECONDS}s on loopback; ${ROUNDS} rounds, every case once per round (interleaved), medians shown.`);
-  if (PG) lines.push('PostgreSQL cases: a private PostgreSQL 15 cluster on the same machine with fsync=on and full_page_writes=on; the server sets synchronous_commit=on. Their "rate vs raw store" compares with the raw SQLite rate.');
+  if (PG) lines.push('PostgreSQL cases: a private PostgreSQL 15 cluster on the same machine with fsync=on and full_page_writes=on; the server sets synchronous_commit=on. Their CPU per request is flamingo-syncd\'s alone (PostgreSQL\'s own processes not counted), and their "rate vs raw store" compares with the raw SQLite rate.');
   lines.push('The server runs with its production durability (SQLite WAL, synchronous=FULL), request logging off (as nginx here), rate limits and the per-IP connection limit off (all load comes from one address).', '');
   lines.push('| case | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | rate vs nginx | rate vs Node.js | CPU vs nginx | CPU vs Node.js | rate vs raw store |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -438,16 +445,19 @@ http {
   lines.push(`- Start to \`/readyz\` 200: median ${f(median(ready), 1)} ms of 5 starts (${ready.map((x) => x.toFixed(1)).join(', ')}).`);
   lines.push(`- Idle RSS after start: median ${f(median(idle) / 1024, 1)} MB; peak RSS over the whole load run: ${f(Number(hwm) / 1024, 1)} MB.`);
   lines.push(`- Each round per case: ${SECONDS} s; all rounds: ${Object.entries(results).map(([k, v]) => `${k} ${v.map((x) => f(x.rps)).join('/')}`).join('; ')} req/s.`);
-  if (sse) {
+  if (sse.length) {
+    const s0 = sse[0];
     lines.push('', '## Event streams', '');
-    lines.push(`${sse.n} concurrent streams (${sse.users} accounts × ${sse.perUser} streams each, raw sockets from one Node.js process), heartbeat every 15 s.`, '');
-    lines.push('| figure | value |', '|---|---:|');
-    lines.push(`| server RSS before the streams (accounts seeded) | ${f(sse.rssBeforeKb / 1024, 1)} MB |`);
-    lines.push(`| server RSS with ${sse.n} idle streams | ${f(sse.rssIdleKb / 1024, 1)} MB |`);
-    lines.push(`| server CPU while idle (20 s, heartbeats only) | ${f(sse.idleCpuPct, 2)} % of one core |`);
-    lines.push(`| PUT answer → event at every stream of that account, p50 | ${f(sse.p50, 2)} ms |`);
-    lines.push(`| same, p99 | ${f(sse.p99, 2)} ms |`);
-    lines.push(`| samples | ${sse.samples} (30 PUTs × ${sse.perUser} streams) |`);
+    lines.push(`${s0.n} concurrent streams (${s0.users} accounts × ${s0.perUser} streams each, raw sockets from one Node.js process), heartbeat every 15 s; once with the default \`CONNECTION_MEMORY_BYTES\` and once with 16 KiB.`, '');
+    lines.push(`| figure | ${sse.map((x) => x.mem).join(' | ')} |`, `|---|${sse.map(() => '---:').join('|')}|`);
+    const row = (label, fn) => lines.push(`| ${label} | ${sse.map(fn).join(' | ')} |`);
+    row('server RSS before the streams (accounts seeded)', (x) => `${f(x.rssBeforeKb / 1024, 1)} MB`);
+    row(`server RSS with ${s0.n} idle streams`, (x) => `${f(x.rssIdleKb / 1024, 1)} MB`);
+    row('RSS per stream', (x) => `${f((x.rssIdleKb - x.rssBeforeKb) / x.n, 1)} KB`);
+    row('server CPU while idle (20 s, heartbeats only)', (x) => `${f(x.idleCpuPct, 2)} % of one core`);
+    row('PUT answer → event at every stream of that account, p50', (x) => `${f(x.p50, 2)} ms`);
+    row('same, p99', (x) => `${f(x.p99, 2)} ms`);
+    row('samples', (x) => `${x.samples} (30 PUTs × ${x.perUser} streams)`);
   }
   lines.push('');
   const text = lines.join('\n');
