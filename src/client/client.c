@@ -1711,11 +1711,11 @@ fls_events_stream(fls_client *c, int64_t after, fls_event_cb cb, void *arg,
 		if (s.p->retry_ms >= 0)
 			retry_ms = s.p->retry_ms < STREAM_RETRY_MIN_MS ?
 			    STREAM_RETRY_MIN_MS : s.p->retry_ms;
-		/* a stream that was open went well: start again at the
-		 * server's delay; failures double it, up to the cap */
+		/* after an open stream or a first failure: the server's
+		 * delay; each further failure doubles it, up to the cap */
 		fails = s.opened ? 0 : fails + 1;
 		delay = retry_ms;
-		for (unsigned i = 0; i < fails && i < 8; i++)
+		for (unsigned i = 1; i < fails && i < 8; i++)
 			delay *= 2;
 		if (delay > FLS_STREAM_BACKOFF_MAX_SECONDS * 1000L)
 			delay = FLS_STREAM_BACKOFF_MAX_SECONDS * 1000L;
