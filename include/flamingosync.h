@@ -2,8 +2,9 @@
  * flamingosync.h: libflamingosync, the Flamingo Sync client library.
  *
  * Device login, end-to-end encryption (docs/CRYPTO.md), push/pull of the
- * five data types, sync configuration, devices and events, against a
- * flamingo-syncd server (docs/API.md).
+ * five data types, sync configuration, devices and events (long-poll, or
+ * the Server-Sent Events stream with resumption), against a flamingo-syncd
+ * server (docs/API.md).
  *
  * Conventions
  *   - Every function returns an fls_status; FLS_OK (0) is success.
