@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -404,8 +405,20 @@ struct stream_xfer {
 	long retry_after;
 	bool event_stream;      /* Content-Type: text/event-stream */
 	bool sink_stopped;
+	bool idle;              /* ended: nothing received for idle_ms */
+	long long idle_ms;
+	long long last_ms;      /* when the last byte arrived (monotonic) */
 	struct body_buf err_body;
 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static size_t
 stream_on_header(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -413,6 +426,8 @@ stream_on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct stream_xfer *x = ud;
 	size_t n = size * nmemb;
 	static const char ct[] = "content-type:";
+
+	x->last_ms = mono_ms();
 	static const char es[] = "text/event-stream";
 
 	/* a new status line (e.g. after 100 Continue): start again */
@@ -439,6 +454,7 @@ stream_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct stream_xfer *x = ud;
 	size_t n = size * nmemb;
 
+	x->last_ms = mono_ms();
 	if (x->status == 0)
 		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status != 200)
@@ -462,7 +478,15 @@ stream_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return x->cancel != NULL && *x->cancel ? 1 : 0;
+	if (x->cancel != NULL && *x->cancel)
+		return 1;
+	/* libcurl calls this about once a second even when nothing comes:
+	 * a stream silent for idle_ms (heartbeats included) is dead */
+	if (mono_ms() - x->last_ms >= x->idle_ms) {
+		x->idle = true;
+		return 1;
+	}
+	return 0;
 }
 
 /* Appends "name: prefixvalue" to *hdr; the value may be a secret, so
@@ -509,6 +533,7 @@ transport_stream(struct transport *t, const char *path,
 	x.arg = arg;
 	x.cancel = cancel;
 	x.err_body.cap = STREAM_ERROR_CAP;
+	x.idle_ms = (long long)idle_s * 1000;
 	n = snprintf(url, sizeof(url), "%s%s", t->base, path);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		transport_error(err, FLS_ERR_ARG, "request URL too long");
@@ -530,10 +555,6 @@ transport_stream(struct transport *t, const char *path,
 	curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT, t->connect_s);
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT, 0L);
-	/* a stream that sends nothing (not even a heartbeat) for idle_s is
-	 * dead: fewer than 1 byte/s over idle_s seconds ends it */
-	curl_easy_setopt(t->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(t->curl, CURLOPT_LOW_SPEED_TIME, idle_s);
 	curl_easy_setopt(t->curl, CURLOPT_USERAGENT, t->user_agent);
 	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(t->curl, CURLOPT_HTTPGET, 1L);
@@ -544,12 +565,19 @@ transport_stream(struct transport *t, const char *path,
 	curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, stream_on_progress);
 	curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, &x);
+	x.last_ms = mono_ms();
 	cc = curl_easy_perform(t->curl);
 	if (x.status == 0)
 		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &x.status);
 	r->status = x.status;
 	r->retry_after = x.retry_after;
 	err->http_status = x.status;
+	if (x.idle && !x.sink_stopped) {
+		st = FLS_ERR_NETWORK;
+		transport_error(err, st, "%s sent nothing for %ld s", t->base,
+		    idle_s);
+		goto done;
+	}
 	if (x.sink_stopped || cc == CURLE_ABORTED_BY_CALLBACK) {
 		st = FLS_OK;
 		goto done;
@@ -564,12 +592,6 @@ transport_stream(struct transport *t, const char *path,
 		st = FLS_ERR_TOO_LARGE;
 		transport_error(err, st, "the server's answer is larger than "
 		    "this client accepts (%u bytes)", STREAM_ERROR_CAP);
-		goto done;
-	}
-	if (cc == CURLE_OPERATION_TIMEDOUT && x.status == 200) {
-		st = FLS_ERR_NETWORK;
-		transport_error(err, st, "the event stream from %s sent nothing "
-		    "for %ld s", t->base, idle_s);
 		goto done;
 	}
 	if (cc != CURLE_OK) {

@@ -73,7 +73,8 @@ typedef int (*transport_sink_fn)(void *arg, const char *buf, size_t len);
  * GET path as a stream (Accept: text/event-stream, Last-Event-ID
  * last_event_id when not NULL or ""): the body of a 200 answer goes to
  * sink as it arrives, with no whole-request timeout; idle_s seconds
- * without a byte end it as FLS_ERR_NETWORK. Any other answer (at most 64
+ * without a byte (checked about once a second) end it as
+ * FLS_ERR_NETWORK. Any other answer (at most 64
  * KiB) is decoded like transport_call's into r and err. *cancel (may be
  * NULL) is checked while waiting. Returns FLS_OK when the server ended
  * a 200 stream, when the sink stopped it, or when cancelled (the caller

@@ -218,3 +218,32 @@ test('watch falls back to long-polling when the server has no stream endpoint (4
   const line = JSON.parse((await got).split('\n')[0]);
   assert.deepEqual(line, { id: 3, type: 'config_changed', data_type: null, version: -1, own: false, created_at: '2026-12-05T00:00:00Z' });
 });
+
+test('watch: a stream silent for 50 s (heartbeats reset the count) is dead; it reconnects with Last-Event-ID', { timeout: 120000 }, async () => {
+  const d = await loggedIn('idle');
+  const reqs = [];
+  let pinged = 0;
+  routes = {
+    'GET /api/sync/events/stream': (req, res) => {
+      reqs.push({ t: Date.now(), lastEventId: req.headers['last-event-id'] });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      if (reqs.length === 1) {
+        res.write(': connected\n\nid: 8\nevent: config_changed\ndata: {"id":8,"type":"config_changed","created_at":"2026-12-05T00:00:00Z"}\n\n');
+        // one heartbeat after 10 s, then silence (the socket stays open)
+        const t = setTimeout(() => { pinged = Date.now(); res.write(': ping\n\n'); }, 10000);
+        res.on('close', () => clearTimeout(t));
+        return undefined;
+      }
+      return res.end(`data: ${'x'.repeat(70 * 1024)}\n\n`);
+    },
+  };
+  const r = await d.run(['--json', 'watch']);
+  assert.equal(r.code, EXIT.ERROR, r.err);
+  assert.equal(reqs.length, 2);
+  assert.ok(pinged > 0, 'the heartbeat was sent');
+  // 50 s after the heartbeat (not after the event), then retry: 3 s
+  const gap = reqs[1].t - pinged;
+  assert.ok(gap >= 53000 && gap < 56000, `dead 50 s after the last byte, then the 3 s retry; got ${gap} ms`);
+  assert.equal(reqs[1].lastEventId, '8');
+  assert.equal(JSON.parse(r.out.split('\n')[0]).id, 8);
+});
