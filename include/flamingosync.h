@@ -2,8 +2,9 @@
  * flamingosync.h: libflamingosync, the Flamingo Sync client library.
  *
  * Device login, end-to-end encryption (docs/CRYPTO.md), push/pull of the
- * five data types, sync configuration, devices and events, against a
- * flamingo-syncd server (docs/API.md).
+ * five data types, sync configuration, devices and events (long-poll, or
+ * the Server-Sent Events stream with resumption), against a flamingo-syncd
+ * server (docs/API.md).
  *
  * Conventions
  *   - Every function returns an fls_status; FLS_OK (0) is success.
@@ -62,7 +63,9 @@ typedef enum fls_status {
 	FLS_ERR_KDF_WEAK,     /* KDF parameters below the minimum */
 	FLS_ERR_KDF_LIMIT,    /* KDF parameters above the client's caps */
 	FLS_ERR_NO_KEY,       /* no master key stored on the server yet */
-	FLS_ERR_IO            /* local file or terminal error */
+	FLS_ERR_IO,           /* local file or terminal error */
+	FLS_ERR_REVOKED       /* the event stream said this device was
+	                       * revoked (see fls_events_stream) */
 } fls_status;
 
 /* A stable English name of s ("conflict", "decrypt", ...). */
@@ -119,6 +122,13 @@ FLS_API fls_status fls_client_set_token(fls_client *c, const char *token);
 /* Connect and whole-request timeouts in seconds (defaults 10 and 120). */
 FLS_API void fls_client_set_timeouts(fls_client *c, long connect_s,
     long total_s);
+
+/*
+ * This device's id (copied; NULL clears it), so that fls_events_stream
+ * can tell a device_revoked event about this device. fls_device_poll sets
+ * it once the device is authorized.
+ */
+FLS_API void fls_client_set_device_id(fls_client *c, const char *id);
 
 /* Sent as the User-Agent and as the device's app_version (copied). */
 FLS_API void fls_client_set_app_version(fls_client *c, const char *v);
@@ -362,6 +372,7 @@ typedef struct fls_event {
 	int64_t version;      /* -1 when none */
 	char origin_device_id[64];
 	char created_at[40];
+	char device_id[64];   /* device_revoked: the device revoked, else "" */
 } fls_event;
 
 /*
@@ -370,6 +381,50 @@ typedef struct fls_event {
  */
 FLS_API fls_status fls_events_wait(fls_client *c, int64_t after, int wait_s,
     fls_event *events, size_t cap, size_t *n, int64_t *next);
+
+/* What fls_events_stream hands its callback. */
+typedef enum fls_stream_kind {
+	FLS_STREAM_EVENT = 0, /* an event; the stream goes on after ev->id */
+	FLS_STREAM_RESYNC     /* events after the cursor were pruned: pull
+	                       * everything (fls_list / fls_pull); the stream
+	                       * goes on after ev->id (the server's `next`),
+	                       * ev->type is "resync" */
+} fls_stream_kind;
+
+/* Called once per event, in id order, never twice for one id. Return 0 to
+ * go on, non-zero to stop the stream. ev is borrowed for the call. */
+typedef int (*fls_event_cb)(void *arg, fls_stream_kind kind,
+    const fls_event *ev);
+
+/* Longest silence (not even a heartbeat) before a stream counts as dead:
+ * about three of the server's 15 s heartbeats. */
+#define FLS_STREAM_IDLE_SECONDS 50
+/* Longest wait between two reconnections. */
+#define FLS_STREAM_BACKOFF_MAX_SECONDS 30
+
+/*
+ * Follows GET /api/sync/events/stream (Server-Sent Events) from after
+ * (events with a greater id; -1: only what happens from now on), calling
+ * cb for each event until cb returns non-zero or *cancel (may be NULL)
+ * turns non-zero: then FLS_OK.
+ *
+ * When the connection drops, goes idle for FLS_STREAM_IDLE_SECONDS, or the
+ * server ends the stream (it does so every STREAM_MAX_SECONDS), it
+ * reconnects with Last-Event-ID set to the last event handed to cb, after
+ * the server's `retry:` delay, growing (with jitter) up to
+ * FLS_STREAM_BACKOFF_MAX_SECONDS while reconnecting fails; a 429 waits at
+ * least its Retry-After. Nothing is missed and nothing repeated.
+ *
+ * Returns FLS_ERR_REVOKED after handing cb the device_revoked event that
+ * names this device (fls_client_set_device_id); FLS_ERR_NOT_FOUND when the
+ * server has no stream endpoint (an older server: use fls_events_wait);
+ * FLS_ERR_UNAUTHORIZED, FLS_ERR_PROTOCOL (a malformed stream: a line over
+ * 64 KiB, an event that is not the documented JSON) or another error that
+ * retrying will not fix, recorded in fls_client_error(). Blocks: run it on
+ * its own thread (with its own client) in an application.
+ */
+FLS_API fls_status fls_events_stream(fls_client *c, int64_t after,
+    fls_event_cb cb, void *arg, volatile const int *cancel);
 
 #ifdef __cplusplus
 }

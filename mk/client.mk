@@ -2,9 +2,11 @@
 #   make client        build/libflamingosync.a, build/libflamingosync.so,
 #                      build/flamingo-sync
 #   make client-test   cmocka unit tests (envelope vectors, tampering, KDF
-#                      limits, key wrap) then the end-to-end suite
+#                      limits, key wrap, the SSE parser) then the
+#                      end-to-end suite
 #                      (tests/client/*.test.mjs: two CLI devices against a
-#                      real flamingo-syncd, zero-knowledge checks; a
+#                      real flamingo-syncd, zero-knowledge checks, watch
+#                      on the event stream; a
 #                      scripted hostile server; the passphrase prompt on
 #                      a pty)
 #   make client-unit / client-e2e   either half

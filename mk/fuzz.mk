@@ -1,7 +1,7 @@
 # libFuzzer targets (tests/fuzz/): request dispatch end to end, JSON body
 # validation, base64, tokens / user codes / log redaction; and the client
 # library's decoders of server-supplied data (envelope, KDF parameters,
-# answer envelopes).
+# answer envelopes, the Server-Sent Events parser).
 #   make fuzz FUZZ_SECONDS=N   build, then fuzz every target N s (default 60)
 #                              from its committed seeds; new finds go to
 #                              build/fuzz/corpus/<target>/, crashes to
@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_OBJDIR := $(FUZZ_DIR)/obj
 FUZZ_TARGETS := fuzz_request fuzz_json fuzz_b64 fuzz_token fuzz_envelope \
-	fuzz_kdf fuzz_answer
+	fuzz_kdf fuzz_answer fuzz_sse
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -57,6 +57,7 @@ FUZZ_CLIENT_OBJ := $(addprefix $(FUZZ_OBJDIR)/src/client/,envelope.o hkdf.o \
 	keywrap.o)
 $(FUZZ_DIR)/fuzz_envelope $(FUZZ_DIR)/fuzz_kdf: $(FUZZ_CLIENT_OBJ)
 $(FUZZ_DIR)/fuzz_answer: $(FUZZ_OBJDIR)/src/client/transport.o
+$(FUZZ_DIR)/fuzz_sse: $(FUZZ_OBJDIR)/src/client/sse.o
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)

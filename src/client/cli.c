@@ -47,6 +47,7 @@ struct opts {
 	bool no_browser;
 	bool insecure_http;
 	bool once;
+	bool poll;
 	const char *server;
 	const char *device_name;
 	int64_t base_version;   /* -1: not given */
@@ -90,7 +91,9 @@ usage(FILE *f)
 "                          with --json give FILE: stdout carries the JSON)\n"
 "  list                    stored types with versions and sizes\n"
 "  delete TYPE [--force]   delete the stored data of TYPE\n"
-"  watch [--once]          print sync events as they happen\n"
+"  watch [--once] [--poll] print sync events as they happen (the server's\n"
+"                          event stream; --poll: long-polling; --once:\n"
+"                          what is there now, then exit)\n"
 "  key init                create the master key, wrapped under a new sync\n"
 "                          passphrase\n"
 "  key rotate              new master key; every type re-encrypted at once\n"
@@ -159,6 +162,7 @@ exit_for(fls_status s)
 	case FLS_ERR_ARG:
 		return EX_USAGE;
 	case FLS_ERR_UNAUTHORIZED:
+	case FLS_ERR_REVOKED:
 		return EX_AUTH;
 	case FLS_ERR_CONFLICT:
 	case FLS_ERR_KEY_CHANGED:
@@ -204,6 +208,7 @@ report_client(struct ctx *x, fls_status s, const char *doing)
 
 	switch (s) {
 	case FLS_ERR_UNAUTHORIZED:
+	case FLS_ERR_REVOKED:
 		snprintf(msg, sizeof(msg), "this device was revoked or its "
 		    "session has ended; run flamingo-sync login --server %s",
 		    x->st.server);
@@ -854,22 +859,41 @@ cmd_delete(struct ctx *x)
 	return 0;
 }
 
+/* One event as `watch` prints it (a JSON line with --json). */
+static void
+print_event(struct ctx *x, const fls_event *e)
+{
+	bool own = x->st.device_id[0] != '\0' &&
+	    strcmp(e->origin_device_id, x->st.device_id) == 0;
+
+	if (x->o.json)
+		emit(json_pack("{s:I,s:s,s:s?,s:I,s:b,s:s}", "id",
+		    (json_int_t)e->id, "type", e->type, "data_type",
+		    e->data_type >= 0 ? fls_type_name(e->data_type) : NULL,
+		    "version", (json_int_t)e->version, "own", own,
+		    "created_at", e->created_at));
+	else {
+		char ver[24] = "-";
+
+		if (e->version >= 0)
+			snprintf(ver, sizeof(ver), "%" PRId64, e->version);
+		printf("%s  %-15s %-12s %8s%s\n", e->created_at, e->type,
+		    e->data_type >= 0 ? fls_type_name(e->data_type) : "-", ver,
+		    own ? "  (this device)" : "");
+	}
+	fflush(stdout);
+}
+
+/* watch by long-polling: --poll, --once, or a server without a stream. */
 static int
-cmd_watch(struct ctx *x)
+watch_poll(struct ctx *x)
 {
 	fls_event ev[100];
 	size_t n, i;
 	long backoff = 0;
 	fls_status s;
-	struct sigaction sa;
-	int rc = connect_logged_in(x);
+	int rc;
 
-	if (rc != 0)
-		return rc;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	while (!interrupted) {
 		int64_t next = x->st.cursor;
 
@@ -890,37 +914,70 @@ cmd_watch(struct ctx *x)
 		if (s != FLS_OK)
 			return report_client(x, s, "cannot watch");
 		backoff = 0;
-		for (i = 0; i < n; i++) {
-			bool own = x->st.device_id[0] != '\0' && strcmp(
-			    ev[i].origin_device_id, x->st.device_id) == 0;
-
-			if (x->o.json)
-				emit(json_pack("{s:I,s:s,s:s?,s:I,s:b,s:s}", "id",
-				    (json_int_t)ev[i].id, "type", ev[i].type,
-				    "data_type", ev[i].data_type >= 0 ?
-				    fls_type_name(ev[i].data_type) : NULL,
-				    "version", (json_int_t)ev[i].version,
-				    "own", own, "created_at", ev[i].created_at));
-			else {
-				char ver[24] = "-";
-
-				if (ev[i].version >= 0)
-					snprintf(ver, sizeof(ver), "%" PRId64,
-					    ev[i].version);
-				printf("%s  %-15s %-12s %8s%s\n",
-				    ev[i].created_at, ev[i].type,
-				    ev[i].data_type >= 0 ?
-				    fls_type_name(ev[i].data_type) : "-", ver,
-				    own ? "  (this device)" : "");
-			}
-			fflush(stdout);
-		}
+		for (i = 0; i < n; i++)
+			print_event(x, &ev[i]);
 		x->st.cursor = next;
 		if ((rc = save_state(x)) != 0)
 			return rc;
 		if (x->o.once)
 			break;
 	}
+	return 0;
+}
+
+struct watch_stream {
+	struct ctx *x;
+	int rc;                 /* a local failure (saving the cursor) */
+};
+
+static int
+on_stream_event(void *arg, fls_stream_kind kind, const fls_event *e)
+{
+	struct watch_stream *w = arg;
+	struct ctx *x = w->x;
+
+	if (kind == FLS_STREAM_RESYNC) {
+		if (x->o.json)
+			emit(json_pack("{s:s,s:I}", "type", "resync", "next",
+			    (json_int_t)e->id));
+		fprintf(stderr, "flamingo-sync: older events were pruned on "
+		    "the server; pull every type to catch up\n");
+	} else {
+		print_event(x, e);
+	}
+	x->st.cursor = e->id;
+	w->rc = save_state(x);
+	return w->rc != 0 || interrupted;
+}
+
+/* watch on the server's event stream; long-polls when it has none. */
+static int
+cmd_watch(struct ctx *x)
+{
+	struct watch_stream w = { x, 0 };
+	struct sigaction sa;
+	fls_status s;
+	int rc = connect_logged_in(x);
+
+	if (rc != 0)
+		return rc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (x->o.once || x->o.poll)
+		return watch_poll(x);
+	fls_client_set_device_id(x->c, x->st.device_id);
+	s = fls_events_stream(x->c, x->st.cursor, on_stream_event, &w,
+	    (volatile const int *)(uintptr_t)&interrupted);
+	if (w.rc != 0)
+		return w.rc;
+	if (s == FLS_ERR_NOT_FOUND) {
+		/* an older server, without the stream endpoint */
+		return watch_poll(x);
+	}
+	if (s != FLS_OK)
+		return report_client(x, s, "cannot watch");
 	return 0;
 }
 
@@ -1150,6 +1207,8 @@ parse_args(struct ctx *x, int argc, char **argv, const char **cmd)
 			x->o.insecure_http = true;
 		else if (strcmp(a, "--once") == 0)
 			x->o.once = true;
+		else if (strcmp(a, "--poll") == 0)
+			x->o.poll = true;
 		else if (strcmp(a, "--server") == 0 && i + 1 < argc)
 			x->o.server = argv[++i];
 		else if (strcmp(a, "--device-name") == 0 && i + 1 < argc)

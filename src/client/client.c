@@ -18,6 +18,7 @@
 
 #include "client/envelope.h"
 #include "client/keywrap.h"
+#include "client/sse.h"
 #include "client/transport.h"
 #include "common/b64.h"
 #include "common/datatype.h"
@@ -33,6 +34,7 @@ struct fls_client {
 	struct transport t;
 	fls_error err;
 	char app_version[64];
+	char device_id[64];     /* "" when unknown */
 	bool have_info;
 	fls_server_info info;
 };
@@ -52,7 +54,7 @@ fls_status_name(fls_status s)
 		"protocol", "too_large", "server", "unauthorized", "not_found",
 		"conflict", "key_changed", "sync_disabled", "rate_limited",
 		"pending", "denied", "expired", "decrypt", "format", "kdf_weak",
-		"kdf_limit", "no_key", "io",
+		"kdf_limit", "no_key", "io", "revoked",
 	};
 
 	if ((unsigned)s < sizeof(names) / sizeof(names[0]))
@@ -246,6 +248,12 @@ fls_client_set_timeouts(fls_client *c, long connect_s, long total_s)
 }
 
 void
+fls_client_set_device_id(fls_client *c, const char *id)
+{
+	transport_copy_text(c->device_id, sizeof(c->device_id), id);
+}
+
+void
 fls_client_set_app_version(fls_client *c, const char *v)
 {
 	if (v == NULL)
@@ -406,6 +414,7 @@ fls_device_poll(fls_client *c, fls_device_auth *auth, char *token,
 	else if (jstr(r.data, "device_id", auth->device_id,
 	    sizeof(auth->device_id), false) != 0)
 		auth->device_id[0] = '\0';
+	fls_client_set_device_id(c, auth->device_id);
 	st = fls_client_set_token(c, tok);
 done:
 	sodium_memzero(tok, sizeof(tok));
@@ -1474,6 +1483,31 @@ fls_device_revoke(fls_client *c, const char *id)
 	return st;
 }
 
+/* An event object (the long-poll's and the stream's) into *e; -1 when it
+ * is not the documented shape. */
+static int
+event_from_json(json_t *it, fls_event *e)
+{
+	char dt[32];
+	int64_t v;
+
+	memset(e, 0, sizeof(*e));
+	if (!json_is_object(it) ||
+	    jint(it, "id", 0, INT64_MAX, &e->id) != 0 ||
+	    jstr(it, "type", e->type, sizeof(e->type), true) != 0 ||
+	    jstr(it, "data_type", dt, sizeof(dt), false) != 0 ||
+	    jstr(it, "origin_device_id", e->origin_device_id,
+	    sizeof(e->origin_device_id), false) != 0 ||
+	    jstr(it, "device_id", e->device_id, sizeof(e->device_id),
+	    false) != 0 ||
+	    jstr(it, "created_at", e->created_at,
+	    sizeof(e->created_at), false) != 0)
+		return -1;
+	e->data_type = dt[0] != '\0' ? fls_type_parse(dt) : -1;
+	e->version = jint(it, "version", 0, INT64_MAX, &v) == 0 ? v : -1;
+	return 0;
+}
+
 fls_status
 fls_events_wait(fls_client *c, int64_t after, int wait_s, fls_event *events,
     size_t cap, size_t *n, int64_t *next)
@@ -1500,31 +1534,198 @@ fls_events_wait(fls_client *c, int64_t after, int wait_s, fls_event *events,
 		goto done;
 	}
 	json_array_foreach(arr, i, it) {
-		fls_event *e;
-		char dt[32];
-		int64_t v;
-
 		if (*n >= cap)
 			break;
-		e = &events[*n];
-		memset(e, 0, sizeof(*e));
-		if (jint(it, "id", 0, INT64_MAX, &e->id) != 0 ||
-		    jstr(it, "type", e->type, sizeof(e->type), true) != 0 ||
-		    jstr(it, "data_type", dt, sizeof(dt), false) != 0 ||
-		    jstr(it, "origin_device_id", e->origin_device_id,
-		    sizeof(e->origin_device_id), false) != 0 ||
-		    jstr(it, "created_at", e->created_at,
-		    sizeof(e->created_at), false) != 0) {
+		if (event_from_json(it, &events[*n]) != 0) {
 			st = protocol(c, "event");
 			goto done;
 		}
-		e->data_type = dt[0] != '\0' ? fls_type_parse(dt) : -1;
-		e->version = jint(it, "version", 0, INT64_MAX, &v) == 0 ? v : -1;
 		(*n)++;
 	}
 	/* Fewer slots than events: resume after the last one delivered. */
 	*next = *n < json_array_size(arr) && *n > 0 ? events[*n - 1].id : nx;
 done:
 	transport_resp_free(&r);
+	return st;
+}
+
+/* ---- the event stream ---------------------------------------------------- */
+
+#define STREAM_PATH "/api/sync/events/stream"
+#define STREAM_RETRY_DEFAULT_MS 3000L
+#define STREAM_RETRY_MIN_MS 250L
+
+struct stream_ctx {
+	fls_client *c;
+	struct sse_parser *p;
+	fls_event_cb cb;
+	void *arg;
+	int64_t cursor;         /* the last event handed to cb; -1: none */
+	fls_status st;          /* why the stream was stopped, if it failed */
+	bool stopped;           /* cb asked to stop */
+	bool revoked;           /* this device's device_revoked was handed */
+	bool opened;            /* a 200 event stream sent bytes */
+};
+
+static void
+sleep_ms(long ms, volatile const int *cancel)
+{
+	while (ms > 0) {
+		long step = ms > 100 ? 100 : ms;
+		struct timespec ts = { 0, step * 1000L * 1000L };
+
+		if (cancel != NULL && *cancel)
+			return;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			if (cancel != NULL && *cancel)
+				return;
+		ms -= step;
+	}
+}
+
+/* One SSE event: the documented JSON, handed to the caller once. */
+static int
+stream_on_event(void *arg, const struct sse_event *ev)
+{
+	struct stream_ctx *s = arg;
+	json_error_t jerr;
+	json_t *root;
+	fls_event e;
+	int64_t next;
+	int stop = 0;
+
+	root = json_loadb(ev->data, ev->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (strcmp(ev->type, "resync") == 0) {
+		if (root == NULL || jint(root, "next", 0, INT64_MAX, &next)) {
+			s->st = protocol(s->c, "resync event");
+			goto done;
+		}
+		memset(&e, 0, sizeof(e));
+		e.id = next;
+		snprintf(e.type, sizeof(e.type), "resync");
+		e.data_type = -1;
+		e.version = -1;
+		s->cursor = next;
+		stop = s->cb(s->arg, FLS_STREAM_RESYNC, &e);
+	} else {
+		if (root == NULL || event_from_json(root, &e) != 0) {
+			s->st = protocol(s->c, "event");
+			goto done;
+		}
+		if (s->cursor >= 0 && e.id <= s->cursor) {
+			/* already handed over (a server replaying): never twice */
+			json_decref(root);
+			return 0;
+		}
+		s->cursor = e.id;
+		stop = s->cb(s->arg, FLS_STREAM_EVENT, &e);
+		if (strcmp(e.type, "device_revoked") == 0 &&
+		    s->c->device_id[0] != '\0' &&
+		    strcmp(e.device_id, s->c->device_id) == 0) {
+			s->revoked = true;
+			stop = 1;
+		}
+	}
+	if (stop)
+		s->stopped = true;
+done:
+	json_decref(root);
+	return s->st != FLS_OK || stop ? 1 : 0;
+}
+
+static int
+stream_sink(void *arg, const char *buf, size_t len)
+{
+	struct stream_ctx *s = arg;
+	enum sse_status ss;
+
+	s->opened = true;
+	ss = sse_feed(s->p, buf, len, stream_on_event, s);
+	if (ss == SSE_OK || ss == SSE_STOPPED)
+		return ss == SSE_STOPPED;
+	s->st = fail(s->c, FLS_ERR_PROTOCOL, "malformed event stream: %s",
+	    sse_status_name(ss));
+	return 1;
+}
+
+/* Whether another connection may fix what ended this one. */
+static bool
+stream_retryable(fls_status st, const fls_error *e)
+{
+	return st == FLS_OK || st == FLS_ERR_NETWORK ||
+	    st == FLS_ERR_RATE_LIMITED ||
+	    (st == FLS_ERR_SERVER && e->http_status >= 500) ||
+	    (st == FLS_ERR_PROTOCOL && e->http_status >= 500);
+}
+
+fls_status
+fls_events_stream(fls_client *c, int64_t after, fls_event_cb cb, void *arg,
+    volatile const int *cancel)
+{
+	struct stream_ctx s;
+	struct transport_resp r;
+	long retry_ms = STREAM_RETRY_DEFAULT_MS, delay;
+	unsigned fails = 0;
+	fls_status st;
+
+	if (cb == NULL || after < -1)
+		return fail(c, FLS_ERR_ARG, "bad callback or cursor");
+	memset(&s, 0, sizeof(s));
+	s.c = c;
+	s.cb = cb;
+	s.arg = arg;
+	s.cursor = after;
+	s.p = calloc(1, sizeof(*s.p));
+	if (s.p == NULL)
+		return fail(c, FLS_ERR_NOMEM, "out of memory");
+	for (;;) {
+		char lei[24] = "";
+
+		if (cancel != NULL && *cancel) {
+			st = FLS_OK;
+			break;
+		}
+		if (s.cursor >= 0)
+			snprintf(lei, sizeof(lei), "%" PRId64, s.cursor);
+		sse_reset(s.p, false);
+		s.opened = false;
+		s.st = FLS_OK;
+		st = transport_stream(&c->t, STREAM_PATH, lei,
+		    FLS_STREAM_IDLE_SECONDS, stream_sink, &s, cancel, &r,
+		    &c->err);
+		transport_resp_free(&r);
+		if (s.st != FLS_OK) {
+			st = s.st;
+			break;
+		}
+		if (s.revoked) {
+			st = fail(c, FLS_ERR_REVOKED, "this device was revoked");
+			break;
+		}
+		if (s.stopped || (cancel != NULL && *cancel)) {
+			st = FLS_OK;
+			break;
+		}
+		if (!stream_retryable(st, &c->err))
+			break;
+		if (s.p->retry_ms >= 0)
+			retry_ms = s.p->retry_ms < STREAM_RETRY_MIN_MS ?
+			    STREAM_RETRY_MIN_MS : s.p->retry_ms;
+		/* after an open stream or a first failure: the server's
+		 * delay; each further failure doubles it, up to the cap */
+		fails = s.opened ? 0 : fails + 1;
+		delay = retry_ms;
+		for (unsigned i = 1; i < fails && i < 8; i++)
+			delay *= 2;
+		if (delay > FLS_STREAM_BACKOFF_MAX_SECONDS * 1000L)
+			delay = FLS_STREAM_BACKOFF_MAX_SECONDS * 1000L;
+		/* jitter (up to a fifth more) spreads reconnecting clients */
+		delay += (long)randombytes_uniform((uint32_t)(delay / 5 + 1));
+		if (st == FLS_ERR_RATE_LIMITED &&
+		    delay < c->err.retry_after * 1000L)
+			delay = c->err.retry_after * 1000L;
+		sleep_ms(delay, cancel);
+	}
+	free(s.p);
 	return st;
 }

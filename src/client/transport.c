@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -389,4 +390,230 @@ transport_resp_free(struct transport_resp *r)
 	json_decref(r->root);
 	r->root = NULL;
 	r->data = NULL;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+#define STREAM_ERROR_CAP (64u * 1024u)
+
+struct stream_xfer {
+	CURL *curl;
+	transport_sink_fn sink;
+	void *arg;
+	volatile const int *cancel;
+	long status;            /* 0 until the first body byte */
+	long retry_after;
+	bool event_stream;      /* Content-Type: text/event-stream */
+	bool sink_stopped;
+	bool idle;              /* ended: nothing received for idle_ms */
+	long long idle_ms;
+	long long last_ms;      /* when the last byte arrived (monotonic) */
+	struct body_buf err_body;
+};
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t
+stream_on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream_xfer *x = ud;
+	size_t n = size * nmemb;
+	static const char ct[] = "content-type:";
+
+	x->last_ms = mono_ms();
+	static const char es[] = "text/event-stream";
+
+	/* a new status line (e.g. after 100 Continue): start again */
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		x->event_stream = false;
+		x->retry_after = 0;
+		return n;
+	}
+	if (n > sizeof(ct) - 1 && strncasecmp(ptr, ct, sizeof(ct) - 1) == 0) {
+		size_t i = sizeof(ct) - 1;
+
+		while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
+			i++;
+		x->event_stream = n - i >= sizeof(es) - 1 &&
+		    strncasecmp(ptr + i, es, sizeof(es) - 1) == 0;
+		return n;
+	}
+	return on_header(ptr, size, nmemb, &x->retry_after);
+}
+
+static size_t
+stream_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream_xfer *x = ud;
+	size_t n = size * nmemb;
+
+	x->last_ms = mono_ms();
+	if (x->status == 0)
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status != 200)
+		return on_body(ptr, size, nmemb, &x->err_body);
+	if (!x->event_stream)
+		return 0;
+	if (x->sink(x->arg, ptr, n) != 0) {
+		x->sink_stopped = true;
+		return 0;
+	}
+	return n;
+}
+
+static int
+stream_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct stream_xfer *x = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (x->cancel != NULL && *x->cancel)
+		return 1;
+	/* libcurl calls this about once a second even when nothing comes:
+	 * a stream silent for idle_ms (heartbeats included) is dead */
+	if (mono_ms() - x->last_ms >= x->idle_ms) {
+		x->idle = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Appends "name: prefixvalue" to *hdr; the value may be a secret, so
+ * the scratch copy is wiped. Returns 0 or -1 (out of memory, too long). */
+static int
+append_header(struct curl_slist **hdr, const char *name, const char *prefix,
+    const char *value)
+{
+	char *line = sodium_malloc(TRANSPORT_TOKEN_CAP + 64);
+	struct curl_slist *h2 = NULL;
+	int n;
+
+	if (line == NULL)
+		return -1;
+	n = snprintf(line, TRANSPORT_TOKEN_CAP + 64, "%s: %s%s", name, prefix,
+	    value);
+	if (n > 0 && (size_t)n < TRANSPORT_TOKEN_CAP + 64)
+		h2 = curl_slist_append(*hdr, line);
+	sodium_free(line);
+	if (h2 == NULL)
+		return -1;
+	*hdr = h2;
+	return 0;
+}
+
+fls_status
+transport_stream(struct transport *t, const char *path,
+    const char *last_event_id, long idle_s, transport_sink_fn sink,
+    void *arg, volatile const int *cancel, struct transport_resp *r,
+    fls_error *err)
+{
+	struct stream_xfer x;
+	struct curl_slist *hdr = NULL;
+	char url[TRANSPORT_URL_MAX + 1024];
+	CURLcode cc;
+	fls_status st = FLS_ERR_NOMEM;
+	int n;
+
+	memset(r, 0, sizeof(*r));
+	memset(err, 0, sizeof(*err));
+	memset(&x, 0, sizeof(x));
+	x.curl = t->curl;
+	x.sink = sink;
+	x.arg = arg;
+	x.cancel = cancel;
+	x.err_body.cap = STREAM_ERROR_CAP;
+	x.idle_ms = (long long)idle_s * 1000;
+	n = snprintf(url, sizeof(url), "%s%s", t->base, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		transport_error(err, FLS_ERR_ARG, "request URL too long");
+		return FLS_ERR_ARG;
+	}
+	curl_easy_reset(t->curl);
+	if (append_header(&hdr, "Accept", "", "text/event-stream") != 0 ||
+	    append_header(&hdr, "Cache-Control", "", "no-store") != 0)
+		goto done;
+	if (t->token[0] != '\0' &&
+	    append_header(&hdr, "Authorization", "Bearer ", t->token) != 0)
+		goto done;
+	if (last_event_id != NULL && last_event_id[0] != '\0' &&
+	    append_header(&hdr, "Last-Event-ID", "", last_event_id) != 0)
+		goto done;
+	curl_easy_setopt(t->curl, CURLOPT_URL, url);
+	curl_easy_setopt(t->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(t->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT, t->connect_s);
+	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT, 0L);
+	curl_easy_setopt(t->curl, CURLOPT_USERAGENT, t->user_agent);
+	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(t->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, stream_on_body);
+	curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(t->curl, CURLOPT_HEADERFUNCTION, stream_on_header);
+	curl_easy_setopt(t->curl, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, stream_on_progress);
+	curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, &x);
+	x.last_ms = mono_ms();
+	cc = curl_easy_perform(t->curl);
+	if (x.status == 0)
+		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &x.status);
+	r->status = x.status;
+	r->retry_after = x.retry_after;
+	err->http_status = x.status;
+	if (x.idle && !x.sink_stopped) {
+		st = FLS_ERR_NETWORK;
+		transport_error(err, st, "%s sent nothing for %ld s", t->base,
+		    idle_s);
+		goto done;
+	}
+	if (x.sink_stopped || cc == CURLE_ABORTED_BY_CALLBACK) {
+		st = FLS_OK;
+		goto done;
+	}
+	if (x.status == 200 && !x.event_stream) {
+		st = FLS_ERR_PROTOCOL;
+		transport_error(err, st, "the server's event stream is not "
+		    "text/event-stream");
+		goto done;
+	}
+	if (x.err_body.over) {
+		st = FLS_ERR_TOO_LARGE;
+		transport_error(err, st, "the server's answer is larger than "
+		    "this client accepts (%u bytes)", STREAM_ERROR_CAP);
+		goto done;
+	}
+	if (cc != CURLE_OK) {
+		st = FLS_ERR_NETWORK;
+		transport_error(err, st, "cannot reach %s: %s", t->base,
+		    curl_easy_strerror(cc));
+		goto done;
+	}
+	if (x.status == 200) {
+		st = FLS_OK;
+		goto done;
+	}
+	st = transport_decode(x.err_body.p, x.err_body.len, r, err);
+	if (st == FLS_OK) {
+		st = FLS_ERR_PROTOCOL;
+		transport_error(err, st, "unexpected answer to an event stream "
+		    "(HTTP %ld)", x.status);
+	}
+done:
+	if (st == FLS_ERR_NOMEM && err->message[0] == '\0')
+		transport_error(err, st, "out of memory");
+	free(x.err_body.p);
+	curl_slist_free_all(hdr);
+	return st;
 }

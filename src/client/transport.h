@@ -65,6 +65,27 @@ fls_status transport_decode(const unsigned char *body, size_t len,
 
 void transport_resp_free(struct transport_resp *r);
 
+/* Receives the body of a 200 text/event-stream answer as it arrives;
+ * returns non-zero to end the transfer. */
+typedef int (*transport_sink_fn)(void *arg, const char *buf, size_t len);
+
+/*
+ * GET path as a stream (Accept: text/event-stream, Last-Event-ID
+ * last_event_id when not NULL or ""): the body of a 200 answer goes to
+ * sink as it arrives, with no whole-request timeout; idle_s seconds
+ * without a byte (checked about once a second) end it as
+ * FLS_ERR_NETWORK. Any other answer (at most 64
+ * KiB) is decoded like transport_call's into r and err. *cancel (may be
+ * NULL) is checked while waiting. Returns FLS_OK when the server ended
+ * a 200 stream, when the sink stopped it, or when cancelled (the caller
+ * tells these apart); FLS_ERR_PROTOCOL for a 200 that is not an event
+ * stream. r->status is the HTTP status (0: none). Free r either way.
+ */
+fls_status transport_stream(struct transport *t, const char *path,
+    const char *last_event_id, long idle_s, transport_sink_fn sink,
+    void *arg, volatile const int *cancel, struct transport_resp *r,
+    fls_error *err);
+
 /* Sets err: status and a local message (printf-style). */
 void transport_error(fls_error *err, fls_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

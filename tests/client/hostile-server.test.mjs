@@ -2,7 +2,8 @@
 // flamingo-syncd does not do on demand: dropped connections and slow_down
 // during the device login (the client must honour the raised interval and
 // back off), oversized answers, non-JSON errors, and terminal escapes in
-// server messages.
+// server messages; an event stream answering 429, resuming, and sending a
+// line over the cap; a server without the stream endpoint.
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -160,4 +161,89 @@ test('an unreachable server exits 6', async () => {
   const r = await d.run(['list']);
   assert.equal(r.code, EXIT.NETWORK, r.err);
   assert.match(r.err, /cannot reach http:\/\/127\.0\.0\.1:9/);
+});
+
+test('watch: a 429 stream waits Retry-After, reconnects with Last-Event-ID after retry:, refuses a line over 64 KiB', async () => {
+  const d = await loggedIn('stream');
+  const reqs = [];
+  routes = {
+    'GET /api/sync/events/stream': (req, res) => {
+      reqs.push({ t: Date.now(), lastEventId: req.headers['last-event-id'], accept: req.headers.accept });
+      if (reqs.length === 1) {
+        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '4' });
+        return res.end(JSON.stringify({ success: false, error: 'rate_limited', message: 'too many streams' }));
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      if (reqs.length === 2) {
+        // the event split across writes, CRLF line ends; then the end
+        res.write('retry: 100\r\n: connected\r\n\r\nid: 5\r\nevent: data_');
+        res.write('updated\r\ndata: {"id":5,"type":"data_updated","data_type":"secret",');
+        return res.end('"version":2,"created_at":"2026-12-05T00:00:00Z"}\r\n\r\n');
+      }
+      res.write(': connected\n\n');
+      return res.end(`data: ${'x'.repeat(70 * 1024)}\n\n`);
+    },
+  };
+  const r = await d.run(['--json', 'watch']);
+  assert.equal(r.code, EXIT.ERROR, r.err);
+  assert.match(r.err, /malformed event stream: a line longer than 64 KiB/);
+  assert.equal(reqs.length, 3);
+  assert.ok(reqs.every((q) => q.accept === 'text/event-stream'));
+  assert.deepEqual(reqs.map((q) => q.lastEventId), ['0', '0', '5']);
+  assert.ok(reqs[1].t - reqs[0].t >= 3950, `Retry-After honoured, got ${reqs[1].t - reqs[0].t} ms`);
+  const gap = reqs[2].t - reqs[1].t;
+  assert.ok(gap >= 100 && gap < 2000, `retry: 100 honoured (not the 3 s default), got ${gap} ms`);
+  const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines[0], { id: 5, type: 'data_updated', data_type: 'secret', version: 2, own: false, created_at: '2026-12-05T00:00:00Z' });
+  assert.equal(lines[1].ok, false);
+  assert.equal(d.state().event_cursor, 5);
+});
+
+test('watch falls back to long-polling when the server has no stream endpoint (404)', async () => {
+  const d = await loggedIn('old-server');
+  let polls = 0;
+  routes = {
+    'GET /api/sync/events': (req, res) => {
+      polls++;
+      if (polls > 1) return undefined;   // a long-poll that waits
+      return send(res, 200, { success: true, data: { next: 3, events: [
+        { id: 3, type: 'config_changed', created_at: '2026-12-05T00:00:00Z' }] } });
+    },
+  };
+  const got = new Promise((resolve) => {
+    const run = d.spawn(['--json', 'watch'], {
+      onStdout: (text) => { if (text.includes('\n')) { run.proc.kill('SIGKILL'); resolve(text); } },
+    });
+  });
+  const line = JSON.parse((await got).split('\n')[0]);
+  assert.deepEqual(line, { id: 3, type: 'config_changed', data_type: null, version: -1, own: false, created_at: '2026-12-05T00:00:00Z' });
+});
+
+test('watch: a stream silent for 50 s (heartbeats reset the count) is dead; it reconnects with Last-Event-ID', { timeout: 120000 }, async () => {
+  const d = await loggedIn('idle');
+  const reqs = [];
+  let pinged = 0;
+  routes = {
+    'GET /api/sync/events/stream': (req, res) => {
+      reqs.push({ t: Date.now(), lastEventId: req.headers['last-event-id'] });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      if (reqs.length === 1) {
+        res.write(': connected\n\nid: 8\nevent: config_changed\ndata: {"id":8,"type":"config_changed","created_at":"2026-12-05T00:00:00Z"}\n\n');
+        // one heartbeat after 10 s, then silence (the socket stays open)
+        const t = setTimeout(() => { pinged = Date.now(); res.write(': ping\n\n'); }, 10000);
+        res.on('close', () => clearTimeout(t));
+        return undefined;
+      }
+      return res.end(`data: ${'x'.repeat(70 * 1024)}\n\n`);
+    },
+  };
+  const r = await d.run(['--json', 'watch']);
+  assert.equal(r.code, EXIT.ERROR, r.err);
+  assert.equal(reqs.length, 2);
+  assert.ok(pinged > 0, 'the heartbeat was sent');
+  // 50 s after the heartbeat (not after the event), then retry: 3 s
+  const gap = reqs[1].t - pinged;
+  assert.ok(gap >= 53000 && gap < 56000, `dead 50 s after the last byte, then the 3 s retry; got ${gap} ms`);
+  assert.equal(reqs[1].lastEventId, '8');
+  assert.equal(JSON.parse(r.out.split('\n')[0]).id, 8);
 });

@@ -473,3 +473,33 @@ ANSWER_SEEDS = {
 }
 
 write("fuzz_answer", ANSWER_SEEDS)
+
+
+# fuzz_sse: bytes 0-1 = split point selector (n % (len + 1)); then the
+# event stream as the server sends it.
+def sse(split, text):
+    return bytes([split >> 8, split & 0xff]) + text
+
+
+SSE_EVENT = (b'id: 7\nevent: data_updated\ndata: {"id":7,"type":'
+             b'"data_updated","data_type":"history","version":3,'
+             b'"origin_device_id":"d1","created_at":"2026-12-05T00:00:00Z"}'
+             b'\n\n')
+SSE_SEEDS = {
+    "open": sse(5, b"retry: 3000\n: connected\n\n"),
+    "event": sse(20, SSE_EVENT),
+    "ping": sse(3, b": ping\n\n"),
+    "revoked": sse(30, b'id: 9\nevent: device_revoked\ndata: {"id":9,'
+                   b'"type":"device_revoked","device_id":"d2"}\n\n'),
+    "resync": sse(12, b'event: resync\ndata: {"next":42}\n\n'),
+    "crlf": sse(9, SSE_EVENT.replace(b"\n", b"\r\n")),
+    "cr": sse(9, SSE_EVENT.replace(b"\n", b"\r")),
+    "multiline": sse(7, b"data: a\ndata:b\ndata\ndata:  c\n\n"),
+    "id-only": sse(4, b"id: 5\n\nid\n\ndata: x\n\n"),
+    "bom": sse(1, b"\xef\xbb\xbfdata: x\n\n"),
+    "retry-bad": sse(2, b"retry: 1e3\nretry: -1\nretry: 99999999999\n"),
+    "long-line": sse(100, b"data: " + b"x" * (64 * 1024) + b"\n\n"),
+    "long-id": sse(3, b"id: " + b"1" * 80 + b"\n\n"),
+}
+
+write("fuzz_sse", SSE_SEEDS)
