@@ -2,7 +2,7 @@
  * raw_store: the durable write rate of the store itself, as a ceiling for
  * PUT /api/sync/data/:type. SQLite with the server's pragmas (WAL,
  * synchronous=FULL), one upsert of a blob per transaction, for a given
- * time; prints "<writes> <seconds>".
+ * time; prints "<writes> <seconds> <CPU seconds>" (user + system).
  *
  *   raw_store PATH BLOB_BYTES SECONDS
  */
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double
@@ -74,7 +75,15 @@ main(int argc, char **argv)
 		n++;
 		t = now_s() - t0;
 	} while (t < (double)secs);
-	printf("%ld %.3f\n", n, t);
+	{
+		struct rusage ru;
+		double cpu;
+
+		getrusage(RUSAGE_SELF, &ru);
+		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+		printf("%ld %.3f %.3f\n", n, t, cpu);
+	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);

@@ -172,11 +172,11 @@ async function account(url, i) {
 
 // ---- wrk ----------------------------------------------------------------------
 
-function wrk(url, { method = 'GET', p = '/', token = '', bodyFile = '' } = {}) {
+function wrk(url, { method = 'GET', p = '/', token = '', bodyFile = '', contentType = 'application/json' } = {}) {
   const r = spawnSync('wrk', ['-t', String(THREADS), '-c', String(CONNS), '-d', `${SECONDS}s`,
     '--timeout', '10s', '-s', LUA, url + p], {
     encoding: 'utf8',
-    env: { ...process.env, BENCH_METHOD: method, BENCH_PATH: p, BENCH_TOKEN: token, BENCH_BODY_FILE: bodyFile },
+    env: { ...process.env, BENCH_METHOD: method, BENCH_PATH: p, BENCH_TOKEN: token, BENCH_BODY_FILE: bodyFile, BENCH_CONTENT_TYPE: contentType },
   });
   const m = /BENCH (\d+) ([\d.]+) (\d+) (\d+) (\d+) (\d+)/.exec(r.stdout);
   if (!m) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
@@ -197,9 +197,9 @@ function measure(pids, url, opts) {
 function rawStore(bytes) {
   const db = path.join(tmp, `raw-${crypto.randomBytes(4).toString('hex')}.db`);
   const r = spawnSync(RAW, [db, String(bytes), String(SECONDS)], { encoding: 'utf8' });
-  const m = /^(\d+) ([\d.]+)/.exec(r.stdout);
+  const m = /^(\d+) ([\d.]+) ([\d.]+)/.exec(r.stdout);
   if (!m) throw new Error(`raw_store failed: ${r.stdout}${r.stderr}`);
-  return { rps: Number(m[1]) / Number(m[2]) };
+  return { rps: Number(m[1]) / Number(m[2]), cpuUs: Number(m[3]) * 1e6 / Number(m[1]) };
 }
 
 // ---- event streams ----------------------------------------------------------
@@ -336,6 +336,8 @@ async function main() {
   const initBody = path.join(tmp, 'init.json');
   fs.writeFileSync(put4k, JSON.stringify({ encrypted_data: blob4k }));
   fs.writeFileSync(put64k, JSON.stringify({ encrypted_data: blob64k }));
+  const put4kRaw = path.join(tmp, 'put-4k.bin');
+  fs.writeFileSync(put4kRaw, Buffer.from(blob4k, 'base64'));
   fs.writeFileSync(initBody, JSON.stringify({ device_name: 'bench', platform: 'linux' }));
 
   // references
@@ -384,6 +386,7 @@ http {
       { key: `${prefix}get`, label: `GET /api/sync/data/history (4 KiB blob, bearer)${suffix}`, run: () => measure([pid], s.url, { p: '/api/sync/data/history', token: acc[0].bearer }) },
       { key: `${prefix}config`, label: `GET /api/sync/config (bearer)${suffix}`, run: () => measure([pid], s.url, { p: '/api/sync/config', token: acc[0].bearer }) },
       { key: `${prefix}put4k`, label: `PUT /api/sync/data/history 4 KiB, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[1].bearer, bodyFile: put4k }) },
+      { key: `${prefix}put4kraw`, label: `PUT /api/sync/data/history 4 KiB as application/octet-stream, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[3].bearer, bodyFile: put4kRaw, contentType: 'application/octet-stream' }) },
       { key: `${prefix}put64k`, label: `PUT /api/sync/data/history 64 KiB, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[2].bearer, bodyFile: put64k }) },
       { key: `${prefix}init`, label: `POST /api/sync/init (device flow), durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'POST', p: '/api/sync/init', bodyFile: initBody }) },
     ];
@@ -439,7 +442,7 @@ http {
     const m = med[c.key];
     const raw = c.key.endsWith('put64k') ? med.raw64k.rps : med.raw4k.rps;
     const isRaw = c.key.startsWith('raw');
-    lines.push(`| ${c.label} | ${f(m.rps)} | ${isRaw ? '–' : ms(m.p50)} | ${isRaw ? '–' : ms(m.p99)} | ${isRaw ? '–' : f(m.cpuUs, 1)} | ${isRaw ? '–' : f(m.rssKb / 1024, 1)} | ${isRaw ? '–' : f(m.rps / med.nginx.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.rps / med.node.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.cpuUs / med.nginx.cpuUs, 2) + '×'} | ${isRaw ? '–' : f(m.cpuUs / med.node.cpuUs, 2) + '×'} | ${c.write ? f(m.rps / raw * 100) + ' %' : '–'} |`);
+    lines.push(`| ${c.label} | ${f(m.rps)} | ${isRaw ? '–' : ms(m.p50)} | ${isRaw ? '–' : ms(m.p99)} | ${f(m.cpuUs, 1)} | ${isRaw ? '–' : f(m.rssKb / 1024, 1)} | ${isRaw ? '–' : f(m.rps / med.nginx.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.rps / med.node.rps * 100) + ' %'} | ${isRaw ? '–' : f(m.cpuUs / med.nginx.cpuUs, 2) + '×'} | ${isRaw ? '–' : f(m.cpuUs / med.node.cpuUs, 2) + '×'} | ${c.write ? f(m.rps / raw * 100) + ' %' : '–'} |`);
   }
   lines.push('');
   lines.push(`- Start to \`/readyz\` 200: median ${f(median(ready), 1)} ms of 5 starts (${ready.map((x) => x.toFixed(1)).join(', ')}).`);
