@@ -68,6 +68,12 @@ function rssKb(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
+/** Private (Private_Clean + Private_Dirty) and proportional set size, kB. */
+function privateKb(pid) {
+  const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const g = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN);
+  return { priv: g('Private_Clean') + g('Private_Dirty'), pss: g('Pss') };
+}
 function childPids(pid) {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).map(Number);
@@ -298,11 +304,16 @@ async function main() {
   // start-up and idle figures, median of 5 fresh starts
   const ready = [];
   const idle = [];
+  const idlePriv = [];
+  const idlePss = [];
   for (let i = 0; i < 5; i++) {
     const s = await startServer();
     ready.push(s.readyMs);
     await sleep(200);
     idle.push(rssKb(s.p.pid));
+    const pv = privateKb(s.p.pid);
+    idlePriv.push(pv.priv);
+    idlePss.push(pv.pss);
     s.p.kill('SIGTERM');
     await new Promise((r) => s.p.on('exit', r));
   }
@@ -446,7 +457,7 @@ http {
   }
   lines.push('');
   lines.push(`- Start to \`/readyz\` 200: median ${f(median(ready), 1)} ms of 5 starts (${ready.map((x) => x.toFixed(1)).join(', ')}).`);
-  lines.push(`- Idle RSS after start: median ${f(median(idle) / 1024, 1)} MB; peak RSS over the whole load run: ${f(Number(hwm) / 1024, 1)} MB.`);
+  lines.push(`- Idle RSS after start: median ${f(median(idle) / 1024, 1)} MB, of which the process's own (private) memory is ${f(median(idlePriv) / 1024, 1)} MB and the rest shared library pages (PSS ${f(median(idlePss) / 1024, 1)} MB); peak RSS over the whole load run: ${f(Number(hwm) / 1024, 1)} MB.`);
   lines.push(`- Each round per case: ${SECONDS} s; all rounds: ${Object.entries(results).map(([k, v]) => `${k} ${v.map((x) => f(x.rps)).join('/')}`).join('; ')} req/s.`);
   if (sse.length) {
     const s0 = sse[0];
