@@ -63,7 +63,11 @@ missed_events(struct req *r, int64_t after, bool *missed, int64_t *last)
 	if (st != STORE_OK || after >= floor)
 		return st;
 	*missed = true;
-	return store_call(r->db, event_last_id, r->auth.user_id, last);
+	st = store_call(r->db, event_last_id, r->auth.user_id, last);
+	/* every event may be gone: the floor is then where to go on from */
+	if (st == STORE_OK && *last < floor)
+		*last = floor;
+	return st;
 }
 
 void
@@ -206,15 +210,16 @@ stream_put_event(struct stream *s, const struct store_event *e)
 	return ok;
 }
 
-/* The resync notice: events after the client's id were pruned. */
+/* The resync notice: events after the client's id were pruned. Its id
+ * moves the client's Last-Event-ID on, so a reconnect resumes from there. */
 static bool
 stream_put_resync(struct stream *s, int64_t last)
 {
-	char text[128];
+	char text[160];
 	int n;
 
-	n = snprintf(text, sizeof(text), "event: resync\ndata: "
-	    "{\"next\":%lld}\n\n", (long long)last);
+	n = snprintf(text, sizeof(text), "id: %lld\nevent: resync\ndata: "
+	    "{\"next\":%lld}\n\n", (long long)last, (long long)last);
 	return n > 0 && (size_t)n < sizeof(text) &&
 	    stream_put(s, text, (size_t)n);
 }
@@ -299,8 +304,17 @@ stream_write(struct req *r, char *buf, size_t max)
 			/* a comment keeps proxies from timing the stream out;
 			 * the credentials are checked at each one */
 			st = auth_recheck(r, r->db, &valid);
-			if (st != STORE_OK || !valid)
+			if (st != STORE_OK)
 				return -1;
+			if (!valid) {
+				/* a revocation may have committed since the read
+				 * above: its event goes out before the end */
+				s->ending = true;
+				events_wait_arm(srv->hub, r);
+				if (stream_read_events(r, s, &got) != STORE_OK)
+					return -1;
+				continue;
+			}
 			if (!stream_put(s, ": ping\n\n", 8))
 				return -1;
 			s->next_beat = now +
@@ -404,5 +418,7 @@ api_events_stream(struct req *r)
 	req_stream_limits(r, (unsigned)srv->cfg.stream_stall_s,
 	    (int)srv->cfg.stream_buffer_bytes);
 	req_add_header(r, "X-Accel-Buffering", "no");
+	/* its timeout and small send buffer must not outlive it */
+	req_add_header(r, "Connection", "close");
 	reply_stream(r, "text/event-stream; charset=utf-8", stream_write);
 }

@@ -64,7 +64,7 @@ api_metrics(struct req *r)
 	const struct metrics *m = &r->srv->metrics;
 	const char *authz;
 	char *text;
-	uint64_t streams = events_streams(r->srv->hub);
+	uint64_t longpolls, streams;
 
 	if (cfg->metrics_token[0] != '\0') {
 		char want[300];
@@ -78,6 +78,7 @@ api_metrics(struct req *r)
 			return;
 		}
 	}
+	events_counts(r->srv->hub, &longpolls, &streams);
 	text = arena_printf(r->arena,
 	    "# TYPE flamingo_requests_total counter\n"
 	    "flamingo_requests_total %llu\n"
@@ -102,7 +103,7 @@ api_metrics(struct req *r)
 	    (unsigned long long)m->responses_4xx,
 	    (unsigned long long)m->responses_5xx,
 	    (unsigned long long)m->in_flight,
-	    (unsigned long long)(events_waiters(r->srv->hub) - streams),
+	    (unsigned long long)longpolls,
 	    (unsigned long long)streams,
 	    (unsigned long long)m->hashes,
 	    (unsigned long long)m->hash_rejected,

@@ -265,24 +265,11 @@ events_wait_end(struct events_hub *hub, struct req *r)
 	r->waiter = NULL;
 }
 
-uint64_t
-events_waiters(struct events_hub *hub)
+void
+events_counts(struct events_hub *hub, uint64_t *longpolls, uint64_t *streams)
 {
-	uint64_t n;
-
 	pthread_mutex_lock(&hub->lock);
-	n = hub->count;
+	*longpolls = hub->count - hub->streams;
+	*streams = hub->streams;
 	pthread_mutex_unlock(&hub->lock);
-	return n;
-}
-
-uint64_t
-events_streams(struct events_hub *hub)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&hub->lock);
-	n = hub->streams;
-	pthread_mutex_unlock(&hub->lock);
-	return n;
 }

@@ -57,10 +57,8 @@ bool events_wait_suspend(struct events_hub *hub, struct req *r);
 /* Unregisters r; idempotent. */
 void events_wait_end(struct events_hub *hub, struct req *r);
 
-/* Number of registered waiters, streams included (for metrics). */
-uint64_t events_waiters(struct events_hub *hub);
-
-/* Number of open event streams. */
-uint64_t events_streams(struct events_hub *hub);
+/* Waiting long-polls and open streams, counted together (for metrics). */
+void events_counts(struct events_hub *hub, uint64_t *longpolls,
+    uint64_t *streams);
 
 #endif

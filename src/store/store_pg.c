@@ -140,7 +140,6 @@ enum pg_stmt {
 	PG_EV_LIST,
 	PG_EV_LAST,
 	PG_EV_FLOOR,
-	PG_EV_FLOOR_RAISE,
 	PG_EV_PRUNE,
 	PG_RATE_GET,
 	PG_RATE_PUT,
@@ -353,14 +352,15 @@ static const struct {
 	    "ORDER BY id DESC LIMIT 1" },
 	[PG_EV_FLOOR] = { "event_floor",
 	    "SELECT pruned_through FROM event_floors WHERE user_id = $1" },
-	[PG_EV_FLOOR_RAISE] = { "event_prune",
+	/* one statement, so the floors are raised for exactly the rows that
+	 * go, whatever commits meanwhile */
+	[PG_EV_PRUNE] = { "event_prune",
+	    "WITH d AS (DELETE FROM events WHERE created_at < $1::bigint "
+	    "RETURNING user_id, id) "
 	    "INSERT INTO event_floors AS f (user_id, pruned_through) "
-	    "SELECT user_id, max(id) FROM events WHERE created_at < $1::bigint "
-	    "GROUP BY user_id ORDER BY user_id "
+	    "SELECT user_id, max(id) FROM d GROUP BY user_id ORDER BY user_id "
 	    "ON CONFLICT (user_id) DO UPDATE SET pruned_through = "
 	    "greatest(f.pruned_through, excluded.pruned_through)" },
-	[PG_EV_PRUNE] = { "event_prune",
-	    "DELETE FROM events WHERE created_at < $1::bigint" },
 
 	[PG_RATE_GET] = { "rate_get",
 	    "SELECT window_start, count, blocked_until FROM rate_limits "
@@ -2334,20 +2334,13 @@ pg_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
 	return pg_user_i64(c, PG_EV_FLOOR, user_id, out);
 }
 
-/* Raises each user's floor to the newest event that goes, then drops them,
- * in one unit: a reader never sees the gap without the floor. */
+/* Drops the events created before `before` and raises each user's floor to
+ * the newest one that went, in one statement: a reader never sees the gap
+ * without the floor. */
 static enum store_status
 pg_event_prune(struct store_conn *c, int64_t before)
 {
-	struct pg_conn *q = pq(c);
-	enum store_status rc;
-	bool own;
-
-	if ((rc = pg_unit_begin(q, &own)) != STORE_OK)
-		return rc;
-	if ((rc = pg_prune_one(q, PG_EV_FLOOR_RAISE, before)) == STORE_OK)
-		rc = pg_prune_one(q, PG_EV_PRUNE, before);
-	return pg_unit_end(q, own, rc);
+	return pg_prune_one(pq(c), PG_EV_PRUNE, before);
 }
 
 /* ---- cross-process events: the listener -------------------------------- */

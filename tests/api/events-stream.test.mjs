@@ -269,7 +269,8 @@ test('a device that revokes itself (/api/sync/revoke) ends its own stream', asyn
 });
 
 test('rotating the session token keeps the stream of that session alive', async () => {
-  const srv = await startServer();
+  // heartbeats recheck the credentials: several must pass after the rotation
+  const srv = await startServer({ env: { STREAM_HEARTBEAT_SECONDS: '1' } });
   const web = await signup(srv);
   const a = await deviceLogin(web);
   const sa = await openStream(a);
@@ -281,7 +282,10 @@ test('rotating the session token keeps the stream of that session alive', async 
   assert.ok(await sa.waitFor((e) => e.event === 'data_updated', 5000 * SLOW));
   await put(a, 'secret');
   assert.ok(await sa.waitFor((e) => e.json?.data_type === 'secret', 5000 * SLOW));
-  assert.equal(sa.endedFlag, false);
+  const pings = sa.comments.filter((c) => c === ': ping').length;
+  await until(() => sa.endedFlag || sa.comments.filter((c) => c === ': ping').length >= pings + 2,
+    8000 * SLOW, 'two heartbeats after the rotation');
+  assert.equal(sa.endedFlag, false, 'the rotated session\'s stream survives its heartbeats');
   sa.close();
 });
 
@@ -395,6 +399,7 @@ test('events older than EVENT_RETENTION_DAYS are pruned; asking for an older id 
   const s = await openStream(a, { lastEventId: first[0].id });
   const rs = await s.waitFor((e) => e.event === 'resync', 5000 * SLOW);
   assert.deepEqual(rs?.json, { next: first[2].id });
+  assert.equal(rs.id, String(first[2].id), 'the resync moves Last-Event-ID on');
   await put(a, 'environment');
   const ev = await s.waitFor((e) => e.event === 'data_updated', 5000 * SLOW);
   assert.equal(ev.json.data_type, 'environment');
@@ -404,6 +409,22 @@ test('events older than EVENT_RETENTION_DAYS are pruned; asking for an older id 
   await until(() => s2.events.length >= 2, 5000 * SLOW, 'two events');
   assert.deepEqual(s2.events.map((e) => e.event), ['data_updated', 'data_updated']);
   s2.close();
+  // every event of the user pruned: resync points at the newest pruned id,
+  // and from there nothing is missed (no resync loop)
+  const newest = Number(sql(srv, 'SELECT max(id) FROM events'));
+  await srv.stop();
+  sql(srv, 'UPDATE events SET created_at = created_at - 3456000000');
+  srv = await startServer({ dir: srv.dir, env: { EVENT_RETENTION_DAYS: '30' } });
+  a.srv = srv;
+  await until(() => sql(srv, 'SELECT count(*) FROM events') === '0', 10000 * SLOW, 'the start-up prune');
+  const all = expectOk(await a.get('/api/sync/events?after=0&wait=0'));
+  assert.deepEqual(all, { events: [], next: newest, resync: true });
+  const on = expectOk(await a.get(`/api/sync/events?after=${all.next}&wait=0`));
+  assert.deepEqual(on, { events: [], next: newest });
+  const s3 = await openStream(a, { lastEventId: 1 });
+  const rs3 = await s3.waitFor((e) => e.event === 'resync', 5000 * SLOW);
+  assert.equal(rs3?.id, String(newest));
+  s3.close();
 });
 
 test('SIGTERM ends open streams and the server exits cleanly', async () => {
