@@ -51,7 +51,11 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.lengt
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)] : NaN; };
 
 function cleanup() {
-  for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const c of children) {
+    // nginx's workers too: killing its master alone leaves them running
+    for (const pid of childPids(c.pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    try { c.kill('SIGKILL'); } catch { /* gone */ }
+  }
   if (!process.env.BENCH_KEEP) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* ignore */ } }
 }
 process.on('exit', cleanup);
@@ -424,10 +428,11 @@ http {
     med[c.key] = Object.fromEntries(['rps', 'p50', 'p99', 'cpuUs', 'rssKb'].map((k) => [k, median(xs.map((x) => x[k]).filter((v) => v !== undefined))]));
   }
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${spid}/status`, 'utf8'))?.[1];
-  srv.p.kill('SIGTERM');
-  if (pgSeed) pgSeed.srv.p.kill('SIGTERM');
-  ng.kill('SIGTERM');
-  nodeRef.kill('SIGTERM');
+  for (const p of [srv.p, pgSeed?.srv.p, ng, nodeRef].filter(Boolean)) {
+    const gone = new Promise((resolve) => p.on('exit', resolve));
+    p.kill('SIGTERM');
+    await gone;
+  }
 
   // with the default connection memory, and with the smaller one that
   // docs/OPERATIONS.md suggests for servers that mostly hold streams
