@@ -375,6 +375,23 @@ done:
 	return st;
 }
 
+/*
+ * The session_token of an answer (token, rotate): a well-formed bearer
+ * token into tok (TRANSPORT_TOKEN_CAP) and a copy into the caller's token
+ * (capacity cap), or a protocol error.
+ */
+static fls_status
+session_token(fls_client *c, json_t *data, char *tok, char *token,
+    size_t cap)
+{
+	if (jstr(data, "session_token", tok, TRANSPORT_TOKEN_CAP, true) != 0 ||
+	    !token_parse(tok, strlen(tok), TOKEN_SYNC_PREFIX) ||
+	    strlen(tok) >= cap)
+		return protocol(c, "session token");
+	memcpy(token, tok, strlen(tok) + 1);
+	return FLS_OK;
+}
+
 fls_status
 fls_device_poll(fls_client *c, fls_device_auth *auth, char *token,
     size_t cap)
@@ -400,13 +417,8 @@ fls_device_poll(fls_client *c, fls_device_auth *auth, char *token,
 	}
 	if (st != FLS_OK)
 		goto done;
-	if (jstr(r.data, "session_token", tok, sizeof(tok), true) != 0 ||
-	    !token_parse(tok, strlen(tok), TOKEN_SYNC_PREFIX) ||
-	    strlen(tok) >= cap) {
-		st = protocol(c, "session token");
+	if ((st = session_token(c, r.data, tok, token, cap)) != FLS_OK)
 		goto done;
-	}
-	memcpy(token, tok, strlen(tok) + 1);
 	if (json_is_integer(json_object_get(r.data, "device_id")))
 		snprintf(auth->device_id, sizeof(auth->device_id),
 		    "%" JSON_INTEGER_FORMAT,
@@ -496,13 +508,8 @@ fls_session_rotate(fls_client *c, char *token, size_t cap)
 	    0, &r);
 	if (st != FLS_OK)
 		goto done;
-	if (jstr(r.data, "session_token", tok, sizeof(tok), true) != 0 ||
-	    !token_parse(tok, strlen(tok), TOKEN_SYNC_PREFIX) ||
-	    strlen(tok) >= cap) {
-		st = protocol(c, "session token");
+	if ((st = session_token(c, r.data, tok, token, cap)) != FLS_OK)
 		goto done;
-	}
-	memcpy(token, tok, strlen(tok) + 1);
 	st = fls_client_set_token(c, tok);
 done:
 	sodium_memzero(tok, sizeof(tok));

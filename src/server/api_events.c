@@ -176,9 +176,6 @@ stream_put(struct stream *s, const char *text, size_t n)
 {
 	char *p;
 
-	if (s->out_off == s->out_len) {
-		s->out_off = s->out_len = 0;
-	}
 	p = realloc(s->out, s->out_len + n);
 	if (p == NULL)
 		return false;
@@ -327,7 +324,8 @@ stream_write(struct req *r, char *buf, size_t max)
 	}
 }
 
-/* Last-Event-ID (as sent by EventSource on reconnect): an event id. */
+/* Last-Event-ID (as sent by EventSource on reconnect): an event id of 1
+ * to 18 digits. */
 static bool
 last_event_id_or_reply(struct req *r, int64_t *out)
 {
@@ -338,15 +336,9 @@ last_event_id_or_reply(struct req *r, int64_t *out)
 	if (h == NULL)
 		return true;
 	n = strlen(h);
-	for (i = 0; i < n; i++) {
-		if (h[i] < '0' || h[i] > '9' || i >= 18) {
-			reply_error(r, 400, "invalid_request", "Last-Event-ID "
-			    "must be the id of an event.");
-			return false;
-		}
+	for (i = 0; i < n && n <= 18 && h[i] >= '0' && h[i] <= '9'; i++)
 		v = v * 10 + (h[i] - '0');
-	}
-	if (n == 0) {
+	if (n == 0 || i != n) {
 		reply_error(r, 400, "invalid_request", "Last-Event-ID must be "
 		    "the id of an event.");
 		return false;

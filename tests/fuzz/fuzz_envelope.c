@@ -25,14 +25,8 @@
 
 #include "client/envelope.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...) do { \
-	fprintf(stderr, "fuzz_envelope: " __VA_ARGS__); \
-	fputc('\n', stderr); \
-	abort(); \
-} while (0)
+#define FUZZ_NAME "fuzz_envelope"
+#include "fuzz.h"
 
 static unsigned char master[32];
 
@@ -41,8 +35,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		FAIL("sodium_init failed");
+	fuzz_sodium_init();
 	for (int i = 0; i < 32; i++)
 		master[i] = (unsigned char)i;
 	return 0;

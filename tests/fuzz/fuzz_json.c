@@ -29,14 +29,8 @@
 #include "common/token.h"
 #include "server/api.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...) do { \
-	fprintf(stderr, "fuzz_json: " __VA_ARGS__); \
-	fputc('\n', stderr); \
-	abort(); \
-} while (0)
+#define FUZZ_NAME "fuzz_json"
+#include "fuzz.h"
 
 /* The handlers' specs (api_auth.c, api_device_flow.c, api_data.c,
  * api_key.c, api_config.c), with their bounds. */
@@ -118,8 +112,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		FAIL("sodium_init failed");
+	fuzz_sodium_init();
 	return 0;
 }
 

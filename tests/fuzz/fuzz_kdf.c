@@ -20,22 +20,15 @@
 
 #include "client/keywrap.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...) do { \
-	fprintf(stderr, "fuzz_kdf: " __VA_ARGS__); \
-	fputc('\n', stderr); \
-	abort(); \
-} while (0)
+#define FUZZ_NAME "fuzz_kdf"
+#include "fuzz.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		FAIL("sodium_init failed");
+	fuzz_sodium_init();
 	return 0;
 }
 

@@ -22,13 +22,8 @@
 
 #include "client/sse.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...) do { \
-	fprintf(stderr, "fuzz_sse: " __VA_ARGS__); \
-	fputc('\n', stderr); \
-	abort(); \
-} while (0)
+#define FUZZ_NAME "fuzz_sse"
+#include "fuzz.h"
 
 struct digest {
 	size_t events;

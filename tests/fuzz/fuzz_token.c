@@ -26,14 +26,8 @@
 #include "common/token.h"
 #include "server/log.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FAIL(...) do { \
-	fprintf(stderr, "fuzz_token: " __VA_ARGS__); \
-	fputc('\n', stderr); \
-	abort(); \
-} while (0)
+#define FUZZ_NAME "fuzz_token"
+#include "fuzz.h"
 
 static const char *const prefixes[] = {
 	TOKEN_SYNC_PREFIX, TOKEN_TEMP_PREFIX, TOKEN_WEB_PREFIX,
@@ -44,8 +38,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		FAIL("sodium_init failed");
+	fuzz_sodium_init();
 	return 0;
 }
 
