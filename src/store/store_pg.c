@@ -13,7 +13,9 @@
  *   (nothing was committed).
  *   While the server is unreachable, reconnects are tried at most every
  *   PG_RECONNECT_MS per thread and everything answers STORE_UNAVAILABLE
- *   at once.
+ *   at once. As soon as any session (a worker's or the listener's)
+ *   connects again, every thread's wait is lifted: once /readyz says the
+ *   database is back, no thread still refuses because of an old failure.
  * - Writing transactions are SERIALIZABLE (SQLite's BEGIN IMMEDIATE makes
  *   writers serial; this is the same outcome without the global lock).
  *   Serialization failures and deadlocks (40001, 40P01) are STORE_BUSY,
@@ -46,6 +48,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +88,7 @@ static const char pg_session_sql[] =
 
 struct pg_backend {
 	char *conninfo;                 /* secret: may hold a password */
+	_Atomic int64_t up_since;       /* monotonic ms: a session connected */
 	/* the listener (subscribe) */
 	pthread_mutex_t lock;           /* guards running */
 	bool running;
@@ -398,7 +402,7 @@ struct pg_conn {
 	bool busy;              /* this transaction met 40001 or 40P01 */
 	bool escalate;          /* the last transaction was retried */
 	bool locked;            /* may hold the writers' advisory lock */
-	int64_t next_connect;   /* monotonic ms: no reconnect before */
+	int64_t failed_at;      /* monotonic ms: the last failed connect */
 };
 
 /* Parameters of one statement: text unless given as binary (bytea). */
@@ -543,16 +547,19 @@ pg_ensure(struct pg_conn *q)
 		q->pg = NULL;
 	}
 	now = time_mono_ms();
-	if (now < q->next_connect)
+	if (q->failed_at != 0 && now < q->failed_at + PG_RECONNECT_MS &&
+	    atomic_load(&q->b->up_since) <= q->failed_at)
 		return STORE_UNAVAILABLE;
 	memset(q->prepared, 0, sizeof(q->prepared));
 	q->locked = false;
 	q->pg = pg_connect(q->b->conninfo, err, sizeof(err));
 	if (q->pg == NULL) {
-		q->next_connect = now + PG_RECONNECT_MS;
+		q->failed_at = time_mono_ms();
 		fprintf(stderr, "store: %s\n", err);
 		return STORE_UNAVAILABLE;
 	}
+	q->failed_at = 0;
+	atomic_store(&q->b->up_since, time_mono_ms());
 	return STORE_OK;
 }
 
@@ -2418,6 +2425,7 @@ pg_listen_main(void *arg)
 				    "reconnected\n");
 			logged = false;
 			backoff = PG_LISTEN_BACKOFF_MIN_MS;
+			atomic_store(&b->up_since, time_mono_ms());
 			b->fn(b->arg, NULL);
 		}
 		pfd[0].fd = b->wake[0];
