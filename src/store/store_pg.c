@@ -402,7 +402,7 @@ struct pg_conn {
 	bool busy;              /* this transaction met 40001 or 40P01 */
 	bool escalate;          /* the last transaction was retried */
 	bool locked;            /* may hold the writers' advisory lock */
-	int64_t failed_at;      /* monotonic ms: the last failed connect */
+	int64_t failed_at;      /* monotonic ms: a failed connect began */
 };
 
 /* Parameters of one statement: text unless given as binary (bytea). */
@@ -554,7 +554,9 @@ pg_ensure(struct pg_conn *q)
 	q->locked = false;
 	q->pg = pg_connect(q->b->conninfo, err, sizeof(err));
 	if (q->pg == NULL) {
-		q->failed_at = time_mono_ms();
+		/* the attempt's start: a session that connected while
+		 * this attempt was failing lifts the wait too */
+		q->failed_at = now;
 		fprintf(stderr, "store: %s\n", err);
 		return STORE_UNAVAILABLE;
 	}
