@@ -10,12 +10,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { before, after } from 'node:test';
 import {
-  startServer, stopAll, test, makeTempDir, psql, waitForLongPolls, STORE,
+  startServer, stopAll, test, psql, waitForLongPolls, STORE,
 } from '../api/lib/server.mjs';
 import {
   Client, expectOk, expectError, signup, deviceLogin, b64, uniqueEmail, uniquePassword,
@@ -26,13 +27,16 @@ const skip = STORE !== 'postgres' && 'the outage test needs PostgreSQL (make api
 const CLUSTER = fileURLToPath(new URL('../../scripts/pg-test-cluster', import.meta.url));
 const run = promisify(execFile);
 const PROMPT_MS = 3000;  // "at once": far below any client or proxy timeout
-let pgdir;
+let top;     // the cluster's folder: owned here, not by makeTempDir, so
+let pgdir;   // that it is never removed under a running cluster
 let A;
 let B;
 
 function stopCluster() {
   if (pgdir) spawnSync(CLUSTER, ['stop', pgdir], { timeout: 60000 });
+  if (top) fs.rmSync(top, { recursive: true, force: true });
   pgdir = undefined;
+  top = undefined;
 }
 process.on('exit', stopCluster);
 after(async () => {
@@ -42,7 +46,7 @@ after(async () => {
 
 before(async () => {
   if (skip) return;
-  const top = makeTempDir('flm-outage-');
+  top = fs.mkdtempSync(path.join(os.tmpdir(), 'flm-outage-'));
   fs.chmodSync(top, 0o755);  // the cluster runs as the postgres user
   pgdir = path.join(top, 'pg');
   const conninfo = (await run(CLUSTER, ['start', pgdir])).stdout.trim();
