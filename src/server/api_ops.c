@@ -96,6 +96,11 @@ api_metrics(struct req *r)
 	    "flamingo_password_hashes_total %llu\n"
 	    "# TYPE flamingo_slow_pool_rejected_total counter\n"
 	    "flamingo_slow_pool_rejected_total %llu\n"
+	    "# TYPE flamingo_housekeeping_runs_total counter\n"
+	    "flamingo_housekeeping_runs_total %llu\n"
+	    "# TYPE flamingo_pruned_rows_total counter\n"
+	    "flamingo_pruned_rows_total{table=\"events\"} %llu\n"
+	    "flamingo_pruned_rows_total{table=\"audit\"} %llu\n"
 	    "# TYPE flamingo_uptime_seconds gauge\n"
 	    "flamingo_uptime_seconds %lld\n",
 	    (unsigned long long)m->requests,
@@ -107,6 +112,9 @@ api_metrics(struct req *r)
 	    (unsigned long long)streams,
 	    (unsigned long long)m->hashes,
 	    (unsigned long long)m->hash_rejected,
+	    (unsigned long long)m->housekeeping_runs,
+	    (unsigned long long)m->pruned_events,
+	    (unsigned long long)m->pruned_audit,
 	    (long long)((time_now_ms() - r->srv->started_ms) / 1000));
 	r->no_store = true;
 	reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,

@@ -120,6 +120,9 @@ static const struct setting settings[] = {
 	    "an event stream whose client reads nothing this long is closed"),
 	INT("EVENT_RETENTION_DAYS", event_retention_days, 1, 3650, "30",
 	    "events older than this are pruned, days"),
+	INT("AUDIT_RETENTION_DAYS", audit_retention_days, 0, 36500, "365",
+	    "audit log rows older than this are pruned, days (0: kept "
+	    "forever)"),
 	INT("THREADS", threads, 0, 256, "0",
 	    "HTTP worker threads (0: one per core)"),
 	INT("HASH_THREADS", hash_threads, 1, 64, "1",

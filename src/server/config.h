@@ -63,6 +63,8 @@ struct config {
 	int stream_max_s;           /* STREAM_MAX_SECONDS (0..604800, 3600;
 	                               0 = no limit) */
 	int event_retention_days;   /* EVENT_RETENTION_DAYS (1..3650, 30) */
+	int audit_retention_days;   /* AUDIT_RETENTION_DAYS (0..36500, 365;
+	                               0 = kept forever) */
 
 	int threads;                /* THREADS (0 = one per core) */
 	int hash_threads;           /* HASH_THREADS (1..64, 1) */

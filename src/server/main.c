@@ -20,6 +20,37 @@
 
 #define PRUNE_EVERY_S 300
 #define STOP_TIMEOUT_MS 10000
+/* Retention deletes in batches, each its own short transaction, so that a
+ * large backlog never holds the write lock for long; at most
+ * PRUNE_BATCHES a round, the rest at the next one. */
+#define PRUNE_BATCH 2000
+#define PRUNE_BATCHES 100
+#define DAY_MS (24LL * 3600 * 1000)
+
+static void
+retention(struct server *srv, struct store_conn *c, bool audit,
+    int64_t before)
+{
+	const char *what = audit ? "audit" : "event";
+	enum store_status st;
+	int64_t pruned;
+	int i;
+
+	for (i = 0; i < PRUNE_BATCHES; i++) {
+		st = audit ?
+		    store_call(c, audit_prune, before, PRUNE_BATCH, &pruned) :
+		    store_call(c, event_prune, before, PRUNE_BATCH, &pruned);
+		if (st != STORE_OK) {
+			log_msg("housekeeping: %s prune failed (%d)", what,
+			    (int)st);
+			return;
+		}
+		atomic_fetch_add(audit ? &srv->metrics.pruned_audit :
+		    &srv->metrics.pruned_events, (uint64_t)pruned);
+		if (pruned < PRUNE_BATCH)
+			return;
+	}
+}
 
 static void
 housekeeping(struct server *srv)
@@ -34,10 +65,12 @@ housekeeping(struct server *srv)
 	st = store_call(c, prune, now);
 	if (st != STORE_OK)
 		log_msg("housekeeping: prune failed (%d)", (int)st);
-	st = store_call(c, event_prune, now -
-	    (int64_t)srv->cfg.event_retention_days * 24 * 3600 * 1000);
-	if (st != STORE_OK)
-		log_msg("housekeeping: event prune failed (%d)", (int)st);
+	retention(srv, c, false,
+	    now - srv->cfg.event_retention_days * DAY_MS);
+	if (srv->cfg.audit_retention_days > 0)
+		retention(srv, c, true,
+		    now - srv->cfg.audit_retention_days * DAY_MS);
+	atomic_fetch_add(&srv->metrics.housekeeping_runs, 1);
 }
 
 int

@@ -25,6 +25,9 @@ struct metrics {
 	atomic_uint_fast64_t suspended;
 	atomic_uint_fast64_t hashes;
 	atomic_uint_fast64_t hash_rejected;
+	atomic_uint_fast64_t housekeeping_runs; /* finished rounds */
+	atomic_uint_fast64_t pruned_events;     /* by retention */
+	atomic_uint_fast64_t pruned_audit;
 };
 
 struct server {

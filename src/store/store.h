@@ -340,6 +340,10 @@ struct store_ops {
 	enum store_status (*audit_list)(struct store_conn *c,
 	    const char *user_id, int64_t before_id, int limit,
 	    struct arena *a, struct store_audit **out, size_t *n);
+	/* drops at most `limit` of the audit rows created before `before`,
+	 * the oldest first; *pruned as for event_prune */
+	enum store_status (*audit_prune)(struct store_conn *c, int64_t before,
+	    int limit, int64_t *pruned);
 
 	/* events */
 	enum store_status (*event_insert)(struct store_conn *c,
@@ -355,8 +359,11 @@ struct store_ops {
 	 * a reader that asks for ids after an older one has missed events */
 	enum store_status (*event_floor)(struct store_conn *c,
 	    const char *user_id, int64_t *out);
-	/* drops events created before `before`, raising the floors first */
-	enum store_status (*event_prune)(struct store_conn *c, int64_t before);
+	/* drops at most `limit` of the events created before `before`, the
+	 * oldest first, raising their users' floors in the same transaction;
+	 * *pruned: how many went (fewer than limit: none older is left) */
+	enum store_status (*event_prune)(struct store_conn *c, int64_t before,
+	    int limit, int64_t *pruned);
 
 	/* rate-limit records (zeroed state when absent) */
 	enum store_status (*rate_get)(struct store_conn *c, const char *key,

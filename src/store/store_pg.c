@@ -145,6 +145,7 @@ enum pg_stmt {
 	PG_EV_LAST,
 	PG_EV_FLOOR,
 	PG_EV_PRUNE,
+	PG_AUDIT_PRUNE,
 	PG_RATE_GET,
 	PG_RATE_PUT,
 	PG_RATE_DELETE,
@@ -357,14 +358,21 @@ static const struct {
 	[PG_EV_FLOOR] = { "event_floor",
 	    "SELECT pruned_through FROM event_floors WHERE user_id = $1" },
 	/* one statement, so the floors are raised for exactly the rows that
-	 * go, whatever commits meanwhile */
+	 * go, whatever commits meanwhile; a batch of the oldest, rows another
+	 * instance is pruning skipped (so two never deadlock) */
 	[PG_EV_PRUNE] = { "event_prune",
-	    "WITH d AS (DELETE FROM events WHERE created_at < $1::bigint "
-	    "RETURNING user_id, id) "
-	    "INSERT INTO event_floors AS f (user_id, pruned_through) "
+	    "WITH d AS (DELETE FROM events WHERE id IN (SELECT id FROM events "
+	    "WHERE created_at < $1::bigint ORDER BY created_at "
+	    "LIMIT $2::integer FOR UPDATE SKIP LOCKED) RETURNING user_id, id), "
+	    "fl AS (INSERT INTO event_floors AS f (user_id, pruned_through) "
 	    "SELECT user_id, max(id) FROM d GROUP BY user_id ORDER BY user_id "
 	    "ON CONFLICT (user_id) DO UPDATE SET pruned_through = "
-	    "greatest(f.pruned_through, excluded.pruned_through)" },
+	    "greatest(f.pruned_through, excluded.pruned_through)) "
+	    "SELECT count(*) FROM d" },
+	[PG_AUDIT_PRUNE] = { "audit_prune",
+	    "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
+	    "WHERE created_at < $1::bigint ORDER BY created_at "
+	    "LIMIT $2::integer FOR UPDATE SKIP LOCKED)" },
 
 	[PG_RATE_GET] = { "rate_get",
 	    "SELECT window_start, count, blocked_until FROM rate_limits "
@@ -2343,13 +2351,47 @@ pg_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
 	return pg_user_i64(c, PG_EV_FLOOR, user_id, out);
 }
 
-/* Drops the events created before `before` and raises each user's floor to
- * the newest one that went, in one statement: a reader never sees the gap
- * without the floor. */
+/* Drops a batch of the events created before `before` and raises each
+ * user's floor to the newest one that went, in one statement: a reader
+ * never sees the gap without the floor. */
 static enum store_status
-pg_event_prune(struct store_conn *c, int64_t before)
+pg_event_prune(struct store_conn *c, int64_t before, int limit,
+    int64_t *pruned)
 {
-	return pg_prune_one(pq(c), PG_EV_PRUNE, before);
+	struct pg_params p;
+	PGresult *res;
+	enum store_status rc;
+
+	*pruned = 0;
+	p_init(&p);
+	p_i64(&p, before);
+	p_i64(&p, limit);
+	if ((rc = pg_row(pq(c), PG_EV_PRUNE, &p, &res)) != STORE_OK)
+		return rc;
+	rc = pg_read(PG_EV_PRUNE, col_i64(res, 0, 0, pruned));
+	PQclear(res);
+	return rc;
+}
+
+static enum store_status
+pg_audit_prune(struct store_conn *c, int64_t before, int limit,
+    int64_t *pruned)
+{
+	struct pg_params p;
+	PGresult *res;
+	enum store_status rc;
+	const char *n;
+
+	*pruned = 0;
+	p_init(&p);
+	p_i64(&p, before);
+	p_i64(&p, limit);
+	if ((rc = pg_exec(pq(c), PG_AUDIT_PRUNE, &p, &res)) != STORE_OK)
+		return rc;
+	n = PQcmdTuples(res);
+	*pruned = n != NULL ? strtoll(n, NULL, 10) : 0;
+	PQclear(res);
+	return STORE_OK;
 }
 
 /* ---- cross-process events: the listener -------------------------------- */
@@ -2581,6 +2623,7 @@ static const struct store_ops pg_ops = {
 	.event_last_id = pg_event_last_id,
 	.event_floor = pg_event_floor,
 	.event_prune = pg_event_prune,
+	.audit_prune = pg_audit_prune,
 	.rate_get = pg_rate_get,
 	.rate_put = pg_rate_put,
 	.rate_delete = pg_rate_delete,

@@ -98,6 +98,7 @@ enum sq_stmt {
 	SQ_EV_FLOOR,
 	SQ_EV_FLOOR_RAISE,
 	SQ_EV_PRUNE,
+	SQ_AUDIT_PRUNE,
 	SQ_RATE_GET,
 	SQ_RATE_PUT,
 	SQ_RATE_DELETE,
@@ -298,14 +299,21 @@ static const struct {
 	    "ORDER BY id DESC LIMIT 1" },
 	[SQ_EV_FLOOR] = { "event_floor",
 	    "SELECT pruned_through FROM event_floors WHERE user_id = ?1" },
+	/* a batch: the oldest `limit` events created before the cut (the
+	 * write lock taken by the first statement keeps the set fixed) */
+#define SQ_EV_BATCH "SELECT id FROM events WHERE created_at < ?1 " \
+	"ORDER BY created_at LIMIT ?2"
 	[SQ_EV_FLOOR_RAISE] = { "event_prune",
 	    "INSERT INTO event_floors (user_id, pruned_through) "
-	    "SELECT user_id, MAX(id) FROM events WHERE created_at < ?1 "
-	    "GROUP BY user_id ORDER BY user_id "
+	    "SELECT user_id, MAX(id) FROM events WHERE id IN (" SQ_EV_BATCH
+	    ") GROUP BY user_id ORDER BY user_id "
 	    "ON CONFLICT (user_id) DO UPDATE SET pruned_through = "
 	    "MAX(pruned_through, excluded.pruned_through)" },
 	[SQ_EV_PRUNE] = { "event_prune",
-	    "DELETE FROM events WHERE created_at < ?1" },
+	    "DELETE FROM events WHERE id IN (" SQ_EV_BATCH ")" },
+	[SQ_AUDIT_PRUNE] = { "audit_prune",
+	    "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
+	    "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)" },
 
 	[SQ_RATE_GET] = { "rate_get",
 	    "SELECT window_start, count, blocked_until FROM rate_limits "
@@ -2100,20 +2108,54 @@ sq_event_floor(struct store_conn *c, const char *user_id, int64_t *out)
 	return sq_user_i64(c, SQ_EV_FLOOR, user_id, out);
 }
 
-/* Raises each user's floor to the newest event that goes, then drops them:
- * together, so that a reader never sees the gap without the floor. */
+/* Runs one batch statement of retention (?1 the cut, ?2 the limit);
+ * *changed: the rows it changed. */
 static enum store_status
-sq_event_prune(struct store_conn *c, int64_t before)
+sq_prune_batch(struct sq_conn *q, enum sq_stmt id, int64_t before, int limit,
+    int64_t *changed)
+{
+	sqlite3_stmt *st;
+	enum store_status rc;
+	int e;
+
+	if ((rc = sq_prep(q, id, &st)) != STORE_OK)
+		return rc;
+	e = sqlite3_bind_int64(st, 1, before);
+	e |= sqlite3_bind_int(st, 2, limit);
+	if ((rc = sq_bound(id, e)) == STORE_OK)
+		rc = sq_exec(q, id, st);
+	if (rc == STORE_OK && changed != NULL)
+		*changed = sqlite3_changes(q->db);
+	sq_done(st);
+	return rc;
+}
+
+/* Raises each user's floor to the newest event of the batch, then drops
+ * the batch: together, so that a reader never sees the gap without the
+ * floor. One batch per call keeps the write lock short. */
+static enum store_status
+sq_event_prune(struct store_conn *c, int64_t before, int limit,
+    int64_t *pruned)
 {
 	struct sq_conn *q = sq(c);
 	enum store_status rc;
 	bool outer;
 
+	*pruned = 0;
 	if ((rc = sq_sp_begin(q, &outer)) != STORE_OK)
 		return rc;
-	if ((rc = sq_prune_one(q, SQ_EV_FLOOR_RAISE, before)) == STORE_OK)
-		rc = sq_prune_one(q, SQ_EV_PRUNE, before);
+	if ((rc = sq_prune_batch(q, SQ_EV_FLOOR_RAISE, before, limit,
+	    NULL)) == STORE_OK)
+		rc = sq_prune_batch(q, SQ_EV_PRUNE, before, limit, pruned);
 	return sq_sp_end(q, outer, rc);
+}
+
+static enum store_status
+sq_audit_prune(struct store_conn *c, int64_t before, int limit,
+    int64_t *pruned)
+{
+	*pruned = 0;
+	return sq_prune_batch(sq(c), SQ_AUDIT_PRUNE, before, limit, pruned);
 }
 
 /* ---- rate limits ----------------------------------------------------------- */
@@ -2277,6 +2319,7 @@ static const struct store_ops sq_ops = {
 	.event_last_id = sq_event_last_id,
 	.event_floor = sq_event_floor,
 	.event_prune = sq_event_prune,
+	.audit_prune = sq_audit_prune,
 	.rate_get = sq_rate_get,
 	.rate_put = sq_rate_put,
 	.rate_delete = sq_rate_delete,

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { startServer, stopAll, test } from './lib/server.mjs';
+import { startServer, stopAll, test, until, sql, metric, SLOW } from './lib/server.mjs';
 import {
   TYPES, expectOk, expectError, expectInvalid, expectTimestamp, signup, deviceLogin, rand,
 } from './lib/client.mjs';
@@ -230,6 +230,39 @@ test('audit: last 50 by default, ?limit up to 200, ?before pages back', async ()
   for (const bad of ['0', '201', '-1', 'abc', '1.5']) {
     expectInvalid(await web.get(`/api/audit?limit=${bad}`), 'limit');
   }
+});
+
+test('audit rows older than AUDIT_RETENTION_DAYS are pruned, every account\'s; 0 keeps them all', async () => {
+  let s = await startServer();
+  const w1 = await signup(s);
+  const w2 = await signup(s);
+  for (const w of [w1, w2]) expectOk(await w.put('/api/sync/config', { history: false }));
+  const ids = (w) => w.get('/api/audit?limit=200').then((r) => expectOk(r).events.map((e) => e.id));
+  const [a1, a2] = [await ids(w1), await ids(w2)];
+  assert.ok(a1.length >= 2 && a2.length >= 2);
+  const total = Number(sql(s, 'SELECT count(*) FROM audit'));
+  await s.stop();
+  // each account's signup row is 400 days old
+  const old = [a1[a1.length - 1], a2[a2.length - 1]];
+  sql(s, `UPDATE audit SET created_at = created_at - 34560000000 WHERE id IN (${old.join(',')})`);
+  // kept forever with 0 (once the start-up housekeeping has run)
+  const housekept = (srv) => until(async () => await metric(srv, 'flamingo_housekeeping_runs_total') >= 1,
+    10000 * SLOW, 'the start-up housekeeping');
+  s = await startServer({ dir: s.dir, env: { AUDIT_RETENTION_DAYS: '0' } });
+  await housekept(s);
+  assert.equal(await metric(s, 'flamingo_pruned_rows_total{table="audit"}'), 0);
+  assert.equal(Number(sql(s, 'SELECT count(*) FROM audit')), total, 'nothing pruned with 0');
+  await s.stop();
+  // the default (365 days): the start-up housekeeping drops exactly those
+  s = await startServer({ dir: s.dir });
+  await housekept(s);
+  assert.equal(await metric(s, 'flamingo_pruned_rows_total{table="audit"}'), 2);
+  assert.equal(Number(sql(s, 'SELECT count(*) FROM audit')), total - 2);
+  for (const [w, before] of [[w1, a1], [w2, a2]]) {
+    w.srv = s;
+    assert.deepEqual(await ids(w), before.slice(0, -1), 'the old row went, the rest stayed in order');
+  }
+  await s.stop();
 });
 
 test('audit needs credentials', async () => {

@@ -6,11 +6,10 @@
 // package from npm is the real client where a browser-like one matters.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { after } from 'node:test';
 import { EventSource } from 'eventsource';
-import { startServer, stopAll, test, sleep, SLOW, psql } from './lib/server.mjs';
+import { startServer, stopAll, test, sleep, SLOW, until, sql, metric } from './lib/server.mjs';
 import {
   expectOk, expectError, expectRetryAfter, signup, deviceLogin, b64, randomBytes, openStream,
 } from './lib/client.mjs';
@@ -55,21 +54,6 @@ function opened(es) {
     es.onopen = () => resolve();
     es.onerror = (e) => reject(new Error(`EventSource error: ${e.message || e.code}`));
   });
-}
-
-async function metric(srv, name) {
-  const r = await fetch(`${srv.url}/metrics`);
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await r.text());
-  return m ? Number(m[1]) : NaN;
-}
-
-async function until(fn, ms = 5000 * SLOW, what = 'condition') {
-  const t0 = Date.now();
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 test('events arrive in order with id, event type and the JSON event as data', async () => {
@@ -362,14 +346,6 @@ test('a reader that stops draining is disconnected after STREAM_STALL_SECONDS; o
   await until(() => closed, 10000 * SLOW, 'the stalled socket to close');
   healthy.close();
 });
-
-/** Runs SQL on the server's database, SQLite file or PostgreSQL. */
-function sql(srv, query) {
-  if (srv.pgdb) return psql(srv.pgdb, query).trim();
-  const r = spawnSync('sqlite3', [srv.db, query], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-}
 
 test('events older than EVENT_RETENTION_DAYS are pruned; asking for an older id says resync', async () => {
   let srv = await startServer();

@@ -972,7 +972,7 @@ test_event_prune(void **state)
 	struct store_user u, v, w;
 	struct store_event e, *list;
 	struct arena *a;
-	int64_t ids[6], floor;
+	int64_t ids[6], floor, pruned;
 	size_t n;
 	int i;
 
@@ -992,7 +992,8 @@ test_event_prune(void **state)
 	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
 	assert_int_equal(floor, 0);
 	/* before T0 + 3000: u's first two and v's first one go */
-	assert_int_equal(store_call(c, event_prune, T0 + 3000), STORE_OK);
+	assert_int_equal(store_call(c, event_prune, T0 + 3000, 100, &pruned),
+	    STORE_OK);
 	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
 	assert_int_equal(floor, ids[2]);
 	assert_int_equal(store_call(c, event_floor, v.id, &floor), STORE_OK);
@@ -1007,11 +1008,13 @@ test_event_prune(void **state)
 	    STORE_OK);
 	assert_int_equal(n, 2);
 	/* nothing older left: floors stay */
-	assert_int_equal(store_call(c, event_prune, T0 + 3000), STORE_OK);
+	assert_int_equal(store_call(c, event_prune, T0 + 3000, 100, &pruned),
+	    STORE_OK);
 	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
 	assert_int_equal(floor, ids[2]);
 	/* everything goes */
-	assert_int_equal(store_call(c, event_prune, T0 + 10000), STORE_OK);
+	assert_int_equal(store_call(c, event_prune, T0 + 10000, 100, &pruned),
+	    STORE_OK);
 	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
 	assert_int_equal(floor, ids[4]);
 	assert_int_equal(store_call(c, event_floor, v.id, &floor), STORE_OK);
@@ -1019,6 +1022,100 @@ test_event_prune(void **state)
 	assert_int_equal(store_call(c, event_list, v.id, 0, 100, a, &list, &n),
 	    STORE_OK);
 	assert_int_equal(n, 0);
+	arena_free(a);
+}
+
+/* Retention in batches: the oldest go first, at most `limit` a call, and
+ * each batch raises the floor to exactly what it dropped. (Times before
+ * 1970 keep these rows apart from the other tests'.) */
+static void
+test_event_prune_batches(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_event e, *list;
+	struct arena *a;
+	int64_t ids[5], floor, pruned;
+	size_t n;
+	int i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	for (i = 0; i < 5; i++) {
+		memset(&e, 0, sizeof(e));
+		copy(e.user_id, sizeof(e.user_id), u.id);
+		copy(e.type, sizeof(e.type), "config_changed");
+		e.data_type = -1;
+		e.created_at = -100000 + i;
+		assert_int_equal(store_call(c, event_insert, &e), STORE_OK);
+		ids[i] = e.id;
+	}
+	/* four are older than the cut: 3, then 1, then none */
+	assert_int_equal(store_call(c, event_prune, -99996, 3, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 3);
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[2]);
+	assert_int_equal(store_call(c, event_list, u.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, ids[3]);
+	assert_int_equal(store_call(c, event_prune, -99996, 3, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 1);
+	assert_int_equal(store_call(c, event_floor, u.id, &floor), STORE_OK);
+	assert_int_equal(floor, ids[3]);
+	assert_int_equal(store_call(c, event_prune, -99996, 3, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 0);
+	assert_int_equal(store_call(c, event_list, u.id, 0, 100, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, ids[4]);
+	arena_free(a);
+}
+
+/* Audit retention: rows of every user older than the cut go, oldest
+ * first, at most `limit` a call; newer ones stay. */
+static void
+test_audit_prune(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct store_user u, v;
+	struct store_audit e, *list;
+	struct arena *a;
+	int64_t pruned;
+	size_t n;
+	int i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	new_user(c, &v);
+	for (i = 0; i < 6; i++) {
+		memset(&e, 0, sizeof(e));
+		copy(e.user_id, sizeof(e.user_id), i == 0 ? v.id : u.id);
+		copy(e.event_type, sizeof(e.event_type), "login");
+		e.created_at = -100000 + i;     /* v: 0; u: 1..5 */
+		assert_int_equal(store_call(c, audit_insert, &e), STORE_OK);
+	}
+	/* three are older than the cut (v's and u's first two) */
+	assert_int_equal(store_call(c, audit_prune, -99997, 2, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 2);
+	assert_int_equal(store_call(c, audit_list, v.id, 0, 10, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_call(c, audit_prune, -99997, 2, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 1);
+	assert_int_equal(store_call(c, audit_prune, -99997, 2, &pruned),
+	    STORE_OK);
+	assert_int_equal(pruned, 0);
+	assert_int_equal(store_call(c, audit_list, u.id, 0, 10, a, &list, &n),
+	    STORE_OK);
+	assert_int_equal(n, 3);
+	for (i = 0; i < 3; i++)
+		assert_true(list[i].created_at >= -99997);
 	arena_free(a);
 }
 
@@ -1612,6 +1709,8 @@ main(void)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_event_prune),
+		cmocka_unit_test(test_event_prune_batches),
+		cmocka_unit_test(test_audit_prune),
 		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_tx),
 		cmocka_unit_test(test_concurrent),

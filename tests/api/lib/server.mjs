@@ -92,6 +92,34 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits until fn() (sync or async) is truthy, polling; throws after ms. */
+export async function until(fn, ms = 5000 * SLOW, what = 'condition') {
+  const t0 = Date.now();
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** One value of the server's /metrics (NaN when absent); name may carry
+ * labels, e.g. flamingo_pruned_rows_total{table="audit"}. */
+export async function metric(srv, name) {
+  const r = await fetch(`${srv.url}/metrics`);
+  const esc = name.replace(/[{}]/g, (c) => `\\${c}`);
+  const m = new RegExp(`^${esc} (\\d+)$`, 'm').exec(await r.text());
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Runs SQL on the server's database, SQLite file or PostgreSQL; the
+ * output, trimmed. */
+export function sql(srv, query) {
+  if (srv.pgdb) return psql(srv.pgdb, query).trim();
+  const r = spawnSync('sqlite3', [srv.db, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
 /** Runs the binary to completion (for --help, --version, bad settings). */
 export function runCli(args, env = {}, { timeout = 15000 } = {}) {
   const r = spawnSync(BIN, args, {
