@@ -65,7 +65,7 @@ api_sync_init(struct req *r)
 		}
 	}
 	if (!rate_take_or_reply(r, RATE_INIT_IP,
-	    arena_printf(r->arena, "init:ip:%s", r->ip)))
+	    arena_printf(r->arena, "init:ip:%s", r->rate_ip)))
 		return;
 	if (db_or_reply(r) == NULL)
 		return;
@@ -119,7 +119,7 @@ code_user_key(struct req *r)
 static const char *
 code_ip_key(struct req *r)
 {
-	return arena_printf(r->arena, "code:ip:%s", r->ip);
+	return arena_printf(r->arena, "code:ip:%s", r->rate_ip);
 }
 
 /*

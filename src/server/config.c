@@ -149,6 +149,9 @@ static const struct setting settings[] = {
 	    "failed logins per account, N/SECONDS, then growing delays"),
 	RATE("RATE_LOGIN_IP", RATE_LOGIN_IP, true, "100/900",
 	    "failed logins per IP, N/SECONDS, then growing delays"),
+	INT("RATE_IPV6_PREFIX", rate_ipv6_prefix, 32, 128, "64",
+	    "per-IP limits count an IPv6 client by this many leading bits "
+	    "(its network), not its whole address"),
 	{ "TRUSTED_PROXIES", NULL, ST_PROXIES, OFF(trusted_proxies),
 	    SZ(trusted_proxies[0]), 0, 0, false, "",
 	    "comma-separated proxy IPs whose X-Forwarded-For is believed" },

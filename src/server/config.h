@@ -76,6 +76,7 @@ struct config {
 	                               64 KiB): headers and buffers per conn */
 
 	struct rate_rule rates[RATE_KIND_COUNT]; /* RATE_* "N/SECONDS" */
+	int rate_ipv6_prefix;       /* RATE_IPV6_PREFIX (32..128, 64) */
 
 	char trusted_proxies[CONFIG_MAX_PROXIES][64]; /* TRUSTED_PROXIES */
 	int n_trusted_proxies;

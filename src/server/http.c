@@ -586,6 +586,35 @@ client_ip(struct req *r)
 }
 
 /*
+ * What per-IP rate limits count the client under. An IPv6 client gets a
+ * whole network (a /64 usually: RATE_IPV6_PREFIX), so counting per
+ * address would hand it 2^64 budgets; it counts as its network. An
+ * IPv4-mapped IPv6 address counts as the IPv4 address; IPv4 as itself.
+ */
+static void
+rate_ip(struct req *r)
+{
+	unsigned char a[16];
+	char net[INET6_ADDRSTRLEN];
+	int bits = r->srv->cfg.rate_ipv6_prefix, i;
+
+	snprintf(r->rate_ip, sizeof(r->rate_ip), "%s", r->ip);
+	if (inet_pton(AF_INET6, r->ip, a) != 1)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(void *)a)) {
+		inet_ntop(AF_INET, a + 12, r->rate_ip, sizeof(r->rate_ip));
+		return;
+	}
+	if (bits >= 128)
+		return;
+	for (i = bits / 8; i < 16; i++)
+		a[i] &= i == bits / 8 ? (unsigned char)(0xff << (8 - bits % 8)) :
+		    0;
+	if (inet_ntop(AF_INET6, a, net, sizeof(net)) != NULL)
+		snprintf(r->rate_ip, sizeof(r->rate_ip), "%s/%d", net, bits);
+}
+
+/*
  * Per connection: the request libmicrohttpd has announced (uri_logger) and
  * not yet finished (completed). libmicrohttpd calls `completed` only for
  * requests that reached the access handler; one it refuses earlier (say, a
@@ -979,6 +1008,7 @@ begin_request(struct req *r, const char *url, const char *method,
 
 	r->method = method;
 	client_ip(r);
+	rate_ip(r);
 	r->user_agent = req_header(r, "User-Agent");
 	if (r->user_agent != NULL)
 		r->user_agent = clean_text(r->arena, r->user_agent,

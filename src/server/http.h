@@ -64,6 +64,8 @@ struct req {
 	const char *path;              /* without the query string */
 	const char *params[REQ_MAX_PARAMS]; /* :captures of the pattern */
 	char ip[64];                   /* client, after trusted proxies */
+	char rate_ip[72];              /* what per-IP limits count: ip, or
+	                                  its IPv6 network (rate_ip()) */
 	const char *user_agent;        /* capped copy, or NULL */
 
 	unsigned char *body;           /* NUL-terminated; NULL when none */

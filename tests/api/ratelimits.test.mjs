@@ -155,6 +155,37 @@ test('device inits per IP: 429 + Retry-After after the limit', async () => {
   assert.equal(r.data, undefined);
 });
 
+test('per-IP limits count an IPv6 client by its /64 (RATE_IPV6_PREFIX), an IPv4-mapped one as IPv4', async () => {
+  const init = (srv, ip) => new Client(srv, { sendOrigin: false })
+    .post('/api/sync/init', {}, { headers: { 'x-forwarded-for': ip } });
+  const srv = await start({ TRUSTED_PROXIES: '127.0.0.1', RATE_INIT: '2/600' });
+  // two addresses of one /64 spend one budget
+  expectOk(await init(srv, '2001:db8:1:2::1'), 201);
+  expectOk(await init(srv, '2001:db8:1:2:ffff:ffff:ffff:9'), 201);
+  const r = await init(srv, '2001:db8:1:2::abcd');
+  expectError(r, 429, 'rate_limited');
+  expectRetryAfter(r);
+  // the next /64 has its own
+  expectOk(await init(srv, '2001:db8:1:3::1'), 201);
+  // the log and the device request keep the whole address
+  assert.ok(srv.logLines().some((l) => /ip=2001:db8:1:2:ffff:ffff:ffff:9 /.test(l)));
+  // an IPv4-mapped address is its IPv4 address
+  expectOk(await init(srv, '198.51.100.7'), 201);
+  expectOk(await init(srv, '::ffff:198.51.100.7'), 201);
+  expectError(await init(srv, '198.51.100.7'), 429, 'rate_limited');
+
+  // with 128 bits, every address counts alone
+  const each = await start({ TRUSTED_PROXIES: '127.0.0.1', RATE_INIT: '1/600', RATE_IPV6_PREFIX: '128' });
+  expectOk(await init(each, '2001:db8:1:2::1'), 201);
+  expectOk(await init(each, '2001:db8:1:2::2'), 201);
+  expectError(await init(each, '2001:db8:1:2::1'), 429, 'rate_limited');
+  // a /48: the whole site shares
+  const site = await start({ TRUSTED_PROXIES: '127.0.0.1', RATE_INIT: '1/600', RATE_IPV6_PREFIX: '48' });
+  expectOk(await init(site, '2001:db8:1:2::1'), 201);
+  expectError(await init(site, '2001:db8:1:ffff::1'), 429, 'rate_limited');
+  expectOk(await init(site, '2001:db8:2::1'), 201);
+});
+
 test('wrong user codes per user: claims and lookups count; then 429 even for a good code', async () => {
   const srv = await start({ RATE_USER_CODE_USER: '3/900', RATE_USER_CODE_IP: '1000/900' });
   const x = await signup(srv);
