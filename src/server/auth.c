@@ -261,7 +261,7 @@ bool
 auth_or_reply(struct req *r)
 {
 	int want = r->route->auth;
-	const char *authz, *cookie;
+	const char *authz, *cookie, *site;
 	unsigned m;
 
 	if (want == AUTH_NONE)
@@ -275,6 +275,21 @@ auth_or_reply(struct req *r)
 	if (cookie == NULL)
 		return unauthorized(r, want == AUTH_COOKIE ?
 		    "Sign in first." : "Sign in or send a session token.");
+	/*
+	 * The cookie is SameSite=Lax, so another site can still send it on a
+	 * top-level navigation (a GET). No API answer is meant to be opened
+	 * that way, and some reads count against a budget (wrong user codes):
+	 * a browser that says the request comes from another site is refused
+	 * before anything is looked up or counted. "none" (an address typed
+	 * or bookmarked) and clients that send no Sec-Fetch-Site pass.
+	 */
+	site = req_header(r, "Sec-Fetch-Site");
+	if (site != NULL && (strcmp(site, "cross-site") == 0 ||
+	    strcmp(site, "same-site") == 0)) {
+		reply_error(r, 403, "csrf_rejected", "The dashboard's session "
+		    "cannot be used from another site.");
+		return false;
+	}
 	if (!cookie_or_reply(r, cookie))
 		return false;
 	m = router_method_bit(r->method);

@@ -186,6 +186,34 @@ test('per-IP limits count an IPv6 client by its /64 (RATE_IPV6_PREFIX), an IPv4-
   expectOk(await init(site, '2001:db8:2::1'), 201);
 });
 
+test('another site cannot spend the wrong-code budget by navigating a signed-in browser', async () => {
+  const srv = await start({ RATE_USER_CODE_USER: '2/900', RATE_USER_CODE_IP: '1000/900' });
+  const x = await signup(srv);
+  const { data: good } = await initDevice(srv);
+  // what a top-level navigation from another site sends: the Lax cookie
+  // and Sec-Fetch-Site; refused before the code is looked up or counted
+  for (let i = 0; i < 5; i++) {
+    for (const site of ['cross-site', 'same-site']) {
+      const r = await x.get(`/api/sync/request?code=${wrongCode(i)}`,
+        { headers: { 'sec-fetch-site': site, 'sec-fetch-mode': 'navigate' } });
+      expectError(r, 403, 'csrf_rejected');
+    }
+  }
+  expectError(await x.get('/api/devices', { headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'csrf_rejected');
+  // the budget is whole: one wrong code, then the right one, still answer
+  expectError(await x.get(`/api/sync/request?code=${wrongCode(9)}`,
+    { headers: { 'sec-fetch-site': 'same-origin' } }), 404, 'not_found');
+  const req = expectOk(await x.get(`/api/sync/request?code=${encodeURIComponent(good.user_code)}`,
+    { headers: { 'sec-fetch-site': 'same-origin' } }));
+  assert.equal(req.status, 'pending');
+  // an address typed or bookmarked (none) and clients without the header pass
+  expectOk(await x.get('/api/devices', { headers: { 'sec-fetch-site': 'none' } }));
+  expectOk(await x.get('/api/devices'));
+  // a bearer token is not a cookie: the header does not matter
+  const dev = await deviceLogin(x);
+  expectOk(await dev.get('/api/sync/config', { headers: { 'sec-fetch-site': 'cross-site' } }));
+});
+
 test('wrong user codes per user: claims and lookups count; then 429 even for a good code', async () => {
   const srv = await start({ RATE_USER_CODE_USER: '3/900', RATE_USER_CODE_IP: '1000/900' });
   const x = await signup(srv);
