@@ -377,7 +377,11 @@ typedef struct fls_event {
 
 /*
  * Long-poll GET /api/sync/events?after=&wait=: up to cap events into
- * events[], *n set, *next the cursor for the next call.
+ * events[], *n set, *next the cursor for the next call. When the server
+ * says events after `after` were pruned (`resync`), the answer is one
+ * event of type "resync" whose id is the server's `next` (as the stream's
+ * FLS_STREAM_RESYNC): pull everything (fls_list / fls_pull), then go on
+ * from *next.
  */
 FLS_API fls_status fls_events_wait(fls_client *c, int64_t after, int wait_s,
     fls_event *events, size_t cap, size_t *n, int64_t *next);

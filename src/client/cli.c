@@ -884,6 +884,17 @@ print_event(struct ctx *x, const fls_event *e)
 	fflush(stdout);
 }
 
+/* The server pruned events this device had not seen (stream or poll). */
+static void
+report_resync(struct ctx *x, const fls_event *e)
+{
+	if (x->o.json)
+		emit(json_pack("{s:s,s:I}", "type", "resync", "next",
+		    (json_int_t)e->id));
+	fprintf(stderr, "flamingo-sync: older events were pruned on the "
+	    "server; pull every type to catch up\n");
+}
+
 /* watch by long-polling: --poll, --once, or a server without a stream. */
 static int
 watch_poll(struct ctx *x)
@@ -914,8 +925,12 @@ watch_poll(struct ctx *x)
 		if (s != FLS_OK)
 			return report_client(x, s, "cannot watch");
 		backoff = 0;
-		for (i = 0; i < n; i++)
-			print_event(x, &ev[i]);
+		for (i = 0; i < n; i++) {
+			if (strcmp(ev[i].type, "resync") == 0)
+				report_resync(x, &ev[i]);
+			else
+				print_event(x, &ev[i]);
+		}
 		x->st.cursor = next;
 		if ((rc = save_state(x)) != 0)
 			return rc;
@@ -937,11 +952,7 @@ on_stream_event(void *arg, fls_stream_kind kind, const fls_event *e)
 	struct ctx *x = w->x;
 
 	if (kind == FLS_STREAM_RESYNC) {
-		if (x->o.json)
-			emit(json_pack("{s:s,s:I}", "type", "resync", "next",
-			    (json_int_t)e->id));
-		fprintf(stderr, "flamingo-sync: older events were pruned on "
-		    "the server; pull every type to catch up\n");
+		report_resync(x, e);
 	} else {
 		print_event(x, e);
 	}

@@ -1540,6 +1540,21 @@ fls_events_wait(fls_client *c, int64_t after, int wait_s, fls_event *events,
 		st = protocol(c, "events");
 		goto done;
 	}
+	if (json_is_true(json_object_get(r.data, "resync"))) {
+		/* missed events: never pass that off as "nothing new" */
+		if (cap == 0) {
+			st = fail(c, FLS_ERR_ARG, "no room for the resync event");
+			goto done;
+		}
+		memset(&events[0], 0, sizeof(events[0]));
+		events[0].id = nx;
+		snprintf(events[0].type, sizeof(events[0].type), "resync");
+		events[0].data_type = -1;
+		events[0].version = -1;
+		*n = 1;
+		*next = nx;
+		goto done;
+	}
 	json_array_foreach(arr, i, it) {
 		if (*n >= cap)
 			break;

@@ -12,7 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
 
-import { SLOW, makeTempDir, startServer, stopAll, test } from '../api/lib/server.mjs';
+import {
+  SLOW, makeTempDir, startServer, stopAll, test, until, metric, sql,
+} from '../api/lib/server.mjs';
 import { signup } from '../api/lib/client.mjs';
 
 import { Device, EXIT } from './lib.mjs';
@@ -21,20 +23,8 @@ after(async () => { await stopAll(); });
 
 const PASS = `watch stream ${crypto.randomBytes(6).toString('hex')}`;
 
-async function metric(srv, name) {
-  const r = await fetch(`${srv.url}/metrics`);
-  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await r.text());
-  return m ? Number(m[1]) : NaN;
-}
-
-async function until(fn, what, ms = 15000 * SLOW) {
-  const t0 = Date.now();
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => { setTimeout(r, 25); });
-  }
-}
+/** The CLI's waits are longer than an API call's. */
+const WAIT = 15000 * SLOW;
 
 /** A server, a web session, device A with the key and device B. */
 async function setup(env = {}) {
@@ -77,10 +67,10 @@ function assertOnceInOrder(events) {
 test('watch streams A\'s pushes to B in order; a server restart on the same port and database loses and repeats nothing; --once', async () => {
   const { srv, A, B, work } = await setup();
   const w = watch(B);
-  await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, 'B\'s stream to open');
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, WAIT, 'B\'s stream to open');
   const first = ['history', 'environment', 'secret'];
   for (const t of first) await push(A, work, t);
-  await until(() => w.data().length >= first.length, 'the first pushes');
+  await until(() => w.data().length >= first.length, WAIT, 'the first pushes');
   assert.deepEqual(w.data().map((e) => e.data_type), first);
   assert.ok(w.data().every((e) => e.own === false && e.version >= 1 && typeof e.created_at === 'string'));
 
@@ -92,10 +82,10 @@ test('watch streams A\'s pushes to B in order; a server restart on the same port
   assert.equal(srv2.url, srv.url);
   const second = ['collection', 'setting'];
   for (const t of second) await push(A, work, t);
-  await until(() => w.data().length >= first.length + second.length, 'the pushes after the restart', 30000 * SLOW);
+  await until(() => w.data().length >= first.length + second.length, 30000 * SLOW, 'the pushes after the restart');
   // B reconnected to the new server with Last-Event-ID: nothing missed,
   // nothing repeated, in order
-  await until(async () => (await metric(srv2, 'flamingo_event_streams')) >= 1, 'B\'s stream on the new server');
+  await until(async () => (await metric(srv2, 'flamingo_event_streams')) >= 1, WAIT, 'B\'s stream on the new server');
   assert.deepEqual(w.data().map((e) => e.data_type), [...first, ...second]);
   assertOnceInOrder(w.lines);
   w.run.proc.kill('SIGTERM');
@@ -122,11 +112,11 @@ test('with STREAM_MAX_SECONDS=1 the server ends each stream and watch resumes it
   let opened = 0;
   // each push after a stream was ended by the server and opened again
   for (const t of types) {
-    await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, 'a stream');
+    await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, WAIT, 'a stream');
     const n = w.data().length;
     await push(A, work, t);
-    await until(() => w.data().length > n, `the ${t} event`);
-    await until(async () => (await metric(srv, 'flamingo_event_streams')) === 0, 'the server to end the stream');
+    await until(() => w.data().length > n, WAIT, `the ${t} event`);
+    await until(async () => (await metric(srv, 'flamingo_event_streams')) === 0, WAIT, 'the server to end the stream');
     opened++;
   }
   assert.equal(opened, types.length);
@@ -140,13 +130,13 @@ test('--poll long-polls; B revoked from A: B\'s watch exits 3 with the revocatio
   const { srv, A, B, work } = await setup();
   const p = watch(B, ['--poll']);
   await push(A, work, 'history');
-  await until(() => p.data().length >= 1, 'the event by long-poll');
+  await until(() => p.data().length >= 1, WAIT, 'the event by long-poll');
   assert.equal(await metric(srv, 'flamingo_event_streams'), 0, '--poll opens no stream');
   p.run.proc.kill('SIGTERM');
   assert.equal((await p.run.done).code, 0);
 
   const w = watch(B);
-  await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, 'B\'s stream to open');
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) >= 1, WAIT, 'B\'s stream to open');
   const rev = await A.run(['devices', 'revoke', B.deviceId]);
   assert.equal(rev.code, 0, rev.err);
   const end = await w.run.done;
@@ -157,4 +147,47 @@ test('--poll long-polls; B revoked from A: B\'s watch exits 3 with the revocatio
   const last = w.lines[w.lines.length - 1];
   assert.equal(last.ok, false);
   assert.equal(last.exit, EXIT.AUTH);
+});
+
+test('events pruned while B was away: watch --once (long-poll) and watch (stream) say resync, save the new cursor, and go on', async () => {
+  let { srv, A, B, work } = await setup();
+  const once = async () => {
+    const r = await B.run(['--json', 'watch', '--once']);
+    assert.equal(r.code, 0, r.err);
+    return { lines: r.out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), err: r.err };
+  };
+  await once();   // B's cursor: now
+  /** Ages every event past EVENT_RETENTION_DAYS, restarts on the same
+   * port, and waits for the start-up prune. */
+  const pruneAll = async () => {
+    await srv.stop();
+    sql(srv, 'UPDATE events SET created_at = created_at - 3456000000');
+    const port = new URL(srv.url).port;
+    srv = await startServer({ dir: srv.dir, args: ['--listen', `127.0.0.1:${port}`],
+      env: { DEVICE_POLL_INTERVAL: '1' } });
+    await until(async () => (await metric(srv, 'flamingo_housekeeping_runs_total')) >= 1, WAIT, 'the start-up prune');
+    assert.equal(sql(srv, 'SELECT count(*) FROM events'), '0');
+  };
+
+  // long-poll
+  await push(A, work, 'history');
+  await push(A, work, 'secret');
+  await pruneAll();
+  const r = await once();
+  assert.equal(r.lines.length, 1, JSON.stringify(r.lines));
+  assert.equal(r.lines[0].type, 'resync');
+  assert.match(r.err, /older events were pruned on the server; pull every type to catch up/);
+  assert.equal(B.state().event_cursor, r.lines[0].next, 'the cursor moves to where the server said');
+  assert.deepEqual((await once()).lines, [], 'no resync loop');
+
+  // stream
+  await push(A, work, 'collection');
+  await pruneAll();
+  const w = watch(B);
+  await until(() => w.lines.some((e) => e.type === 'resync'), WAIT, 'the resync line');
+  await push(A, work, 'setting');
+  await until(() => w.data().length >= 1, WAIT, 'the next push');
+  assert.deepEqual(w.data().map((e) => e.data_type), ['setting'], 'nothing old replayed');
+  w.run.proc.kill('SIGTERM');
+  assert.equal((await w.run.done).code, 0);
 });
