@@ -283,7 +283,8 @@ stream_write(struct req *r, char *buf, size_t max)
 			}
 			return (ssize_t)n;
 		}
-		if (s->ending || atomic_load(&srv->stopping))
+		if (s->ending || atomic_load(&srv->stopping) ||
+		    events_stream_replaced(srv->hub, r))
 			return -1;
 		events_wait_arm(srv->hub, r);
 		st = stream_read_events(r, s, &got);
@@ -382,8 +383,18 @@ api_events_stream(struct req *r)
 	    1000;
 	if (srv->cfg.stream_max_s > 0)
 		s->end = time_mono_ms() + (int64_t)srv->cfg.stream_max_s * 1000;
-	adm = events_stream_begin(srv->hub, r, r->auth.user_id,
-	    stream_wake_at(s), srv->cfg.streams_max, srv->cfg.streams_per_user);
+	/* the owner: the device (whatever its current token) or the browser
+	 * session */
+	if (r->auth.kind == AUTH_BEARER)
+		adm = events_stream_begin(srv->hub, r, r->auth.user_id,
+		    r->auth.device_id, strlen(r->auth.device_id),
+		    stream_wake_at(s), srv->cfg.streams_max,
+		    srv->cfg.streams_per_user);
+	else
+		adm = events_stream_begin(srv->hub, r, r->auth.user_id,
+		    r->auth.token_hash, sizeof(r->auth.token_hash),
+		    stream_wake_at(s), srv->cfg.streams_max,
+		    srv->cfg.streams_per_user);
 	if (adm == EVENTS_FULL || adm == EVENTS_USER_FULL) {
 		req_add_header(r, "Retry-After", "30");
 		reply_error(r, 429, "rate_limited", adm == EVENTS_FULL ?

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "../common/timeutil.h"
 #include "http.h"
 
@@ -20,6 +22,9 @@ struct waiter {
 	bool notified;
 	bool suspended;
 	bool stream;
+	bool replaced;         /* a newer stream of its owner took its place */
+	unsigned char owner[EVENTS_OWNER_MAX]; /* the credential (streams) */
+	size_t owner_len;
 };
 
 struct events_hub {
@@ -142,7 +147,8 @@ events_wake_all(struct events_hub *hub)
 	pthread_mutex_unlock(&hub->lock);
 }
 
-/* Counts the streams of user_id in its bucket; called with the lock held. */
+/* Counts the streams of user_id in its bucket that keep their place;
+ * called with the lock held. */
 static int
 user_streams(struct events_hub *hub, unsigned bucket, const char *user_id)
 {
@@ -150,16 +156,37 @@ user_streams(struct events_hub *hub, unsigned bucket, const char *user_id)
 	int n = 0;
 
 	for (w = hub->buckets[bucket]; w != NULL; w = w->next)
-		if (w->stream && strcmp(w->user_id, user_id) == 0)
+		if (w->stream && !w->replaced &&
+		    strcmp(w->user_id, user_id) == 0)
 			n++;
 	return n;
 }
 
+/*
+ * The oldest stream of nw's user and owner that keeps its place, or NULL
+ * (a bucket lists the newest first). Owners are credential digests or
+ * device ids: compared as such, in constant time. Lock held.
+ */
+static struct waiter *
+oldest_of_owner(struct events_hub *hub, const struct waiter *nw)
+{
+	struct waiter *w, *found = NULL;
+
+	for (w = hub->buckets[nw->bucket]; w != NULL; w = w->next)
+		if (w->stream && !w->replaced &&
+		    w->owner_len == nw->owner_len &&
+		    strcmp(w->user_id, nw->user_id) == 0 &&
+		    sodium_memcmp(w->owner, nw->owner, nw->owner_len) == 0)
+			found = w;
+	return found;
+}
+
 static enum events_admit
 waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
-    int64_t deadline_mono, bool stream, int max_total, int max_user)
+    const void *owner, size_t owner_len, int64_t deadline_mono, bool stream,
+    int max_total, int max_user)
 {
-	struct waiter *w;
+	struct waiter *w, *old;
 	enum events_admit rc = EVENTS_ADMITTED;
 
 	w = arena_calloc(r->arena, 1, sizeof(*w));
@@ -170,11 +197,29 @@ waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
 	w->deadline = deadline_mono;
 	w->bucket = bucket_of(user_id);
 	w->stream = stream;
+	if (owner_len > sizeof(w->owner))
+		owner_len = sizeof(w->owner);
+	memcpy(w->owner, owner, owner_len);
+	w->owner_len = owner_len;
 	pthread_mutex_lock(&hub->lock);
-	if (stream && hub->streams >= (uint64_t)max_total)
+	if (stream && hub->streams >= (uint64_t)max_total) {
 		rc = EVENTS_FULL;
-	else if (stream && user_streams(hub, w->bucket, user_id) >= max_user)
-		rc = EVENTS_USER_FULL;
+	} else if (stream &&
+	    user_streams(hub, w->bucket, user_id) >= max_user) {
+		/*
+		 * At the account's limit, a new stream of the same credential
+		 * takes the place of that credential's oldest: the old one is
+		 * most likely a reloaded page or a connection that died
+		 * without a goodbye (noticed only at its next write). Other
+		 * credentials of the account still get EVENTS_USER_FULL.
+		 */
+		if (owner_len > 0 && (old = oldest_of_owner(hub, w)) != NULL) {
+			old->replaced = true;
+			wake(old);
+		} else {
+			rc = EVENTS_USER_FULL;
+		}
+	}
 	if (rc == EVENTS_ADMITTED) {
 		w->next = hub->buckets[w->bucket];
 		if (w->next != NULL)
@@ -194,16 +239,29 @@ bool
 events_wait_begin(struct events_hub *hub, struct req *r, const char *user_id,
     int64_t deadline_mono)
 {
-	return waiter_add(hub, r, user_id, deadline_mono, false, 0, 0) ==
-	    EVENTS_ADMITTED;
+	return waiter_add(hub, r, user_id, NULL, 0, deadline_mono, false, 0,
+	    0) == EVENTS_ADMITTED;
 }
 
 enum events_admit
 events_stream_begin(struct events_hub *hub, struct req *r,
-    const char *user_id, int64_t deadline_mono, int max_total, int max_user)
+    const char *user_id, const void *owner, size_t owner_len,
+    int64_t deadline_mono, int max_total, int max_user)
 {
-	return waiter_add(hub, r, user_id, deadline_mono, true, max_total,
-	    max_user);
+	return waiter_add(hub, r, user_id, owner, owner_len, deadline_mono,
+	    true, max_total, max_user);
+}
+
+bool
+events_stream_replaced(struct events_hub *hub, struct req *r)
+{
+	struct waiter *w = r->waiter;
+	bool replaced;
+
+	pthread_mutex_lock(&hub->lock);
+	replaced = w != NULL && w->replaced;
+	pthread_mutex_unlock(&hub->lock);
+	return replaced;
 }
 
 void

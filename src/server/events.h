@@ -9,6 +9,7 @@
 #define FLM_EVENTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct events_hub;
@@ -38,10 +39,21 @@ enum events_admit {
 	EVENTS_NOMEM
 };
 
-/* Registers r as an event stream of user_id, unless that would make more
- * than max_total streams in all or max_user for the user. */
+#define EVENTS_OWNER_MAX 40
+
+/*
+ * Registers r as an event stream of user_id, unless that would make more
+ * than max_total streams in all or max_user for the user. owner (at most
+ * EVENTS_OWNER_MAX bytes) names the credential: when the user is at
+ * max_user, a stream of the same owner takes the place of that owner's
+ * oldest, which is woken and must end (events_stream_replaced).
+ */
 enum events_admit events_stream_begin(struct events_hub *hub, struct req *r,
-    const char *user_id, int64_t deadline_mono, int max_total, int max_user);
+    const char *user_id, const void *owner, size_t owner_len,
+    int64_t deadline_mono, int max_total, int max_user);
+
+/* Whether a newer stream of r's owner took r's place: end it. */
+bool events_stream_replaced(struct events_hub *hub, struct req *r);
 
 /* Moves r's wake-up deadline (a stream's next heartbeat). */
 void events_wait_deadline(struct events_hub *hub, struct req *r,

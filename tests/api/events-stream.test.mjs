@@ -298,10 +298,12 @@ test('STREAMS_PER_USER and STREAMS_MAX answer 429 rate_limited with Retry-After;
   const w1 = await signup(srv);
   const w2 = await signup(srv);
   const a = await deviceLogin(w1);
+  const a2 = await deviceLogin(w1);
   const b = await deviceLogin(w2);
   const s1 = await openStream(a);
   const s2 = await openStream(a);
-  const r = await a.get('/api/sync/events/stream');
+  // another device of the account: at the account's limit
+  const r = await a2.get('/api/sync/events/stream');
   expectError(r, 429, 'rate_limited');
   expectRetryAfter(r);
   const s3 = await openStream(b);
@@ -312,9 +314,51 @@ test('STREAMS_PER_USER and STREAMS_MAX answer 429 rate_limited with Retry-After;
   assert.equal(await metric(srv, 'flamingo_event_streams'), 3);
   s1.close();
   await until(async () => (await metric(srv, 'flamingo_event_streams')) === 2, 5000 * SLOW, 'the stream count to drop');
-  const s4 = await openStream(a);
+  const s4 = await openStream(a2);
   assert.equal(s4.res.status, 200);
   for (const s of [s2, s3, s4]) s.close();
+});
+
+test('at the account\'s limit, a new stream of the same device or browser session takes the place of its oldest', async () => {
+  // heartbeats far away: a closed client would hold its place a long time
+  const srv = await startServer({ env: { STREAMS_PER_USER: '2', STREAM_HEARTBEAT_SECONDS: '300' } });
+  const web = await signup(srv);
+  const a = await deviceLogin(web);
+  const b = await deviceLogin(web);
+  const s1 = await openStream(a);
+  const s2 = await openStream(a);
+  // a third stream of device a: s1 (the oldest) ends, s2 stays
+  const s3 = await openStream(a);
+  assert.equal(s3.res.status, 200);
+  await until(() => s1.endedFlag, 5000 * SLOW, 'the oldest stream to end');
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) === 2, 5000 * SLOW, 'two streams');
+  assert.equal(s2.endedFlag, false);
+  // device b is another credential: 429, and nobody is displaced
+  expectError(await b.get('/api/sync/events/stream'), 429, 'rate_limited');
+  assert.equal(s2.endedFlag || s3.endedFlag, false);
+  // the survivors still stream
+  await put(b, 'history');
+  for (const s of [s2, s3]) {
+    assert.ok(await s.waitFor((e) => e.json?.data_type === 'history', 5000 * SLOW), 'the event reaches both');
+  }
+  s2.close();
+  s3.close();
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) === 0 ||
+    (await put(b, 'secret'), false), 10000 * SLOW, 'the closed streams to go');
+  // a browser session reloading the dashboard: same cookie, same rule
+  const t1 = await openStream(web);
+  const t2 = await openStream(web);
+  const t3 = await openStream(web);
+  assert.equal(t3.res.status, 200);
+  await until(() => t1.endedFlag, 5000 * SLOW, 'the oldest dashboard stream to end');
+  assert.equal(t2.endedFlag, false);
+  // another browser (another session) of the same account: 429
+  const other = web.clone();
+  other.cookies.clear();
+  expectOk(await other.post('/api/auth/login', { email: web.email, password: web.password }));
+  expectError(await other.get('/api/sync/events/stream'), 429, 'rate_limited');
+  t2.close();
+  t3.close();
 });
 
 test('a reader that stops draining is disconnected after STREAM_STALL_SECONDS; others stream on', async () => {
