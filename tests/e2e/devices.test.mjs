@@ -129,6 +129,31 @@ test('the overview shows synced data by device, the device count and the key ver
   await page.close();
 });
 
+test('the overview follows the account live; reloads never run out of event streams', async () => {
+  const page = await openPage(browser.context);
+  await page.goto(`${srv.url}/dashboard`);
+  await settled(page);
+  await page.waitForSelector('#page[data-live="on"]');
+  assert.match(await page.textContent('article[data-type="secret"]'), /Nothing synced yet/);
+  // another device pushes: the card changes with no reload
+  expectOk(await device.put('/api/sync/data/secret', { encrypted_data: b64(randomBytes(100)), key_version: 1 }));
+  await page.waitForFunction(() => /v1/.test(document.querySelector('article[data-type="secret"]')?.textContent || ''),
+    null, { timeout: 10000 });
+  assert.match(await page.textContent('article[data-type="secret"]'), new RegExp(NAME));
+  // more reloads than STREAMS_PER_USER (20): each new stream of this
+  // browser session takes the place of its oldest, so the page stays live
+  for (let i = 0; i < 22; i++) {
+    await page.reload();
+    await settled(page);
+  }
+  await page.waitForSelector('#page[data-live="on"]');
+  expectOk(await device.put('/api/sync/data/environment', { encrypted_data: b64(randomBytes(100)), key_version: 1 }));
+  await page.waitForFunction(() => /v1/.test(document.querySelector('article[data-type="environment"]')?.textContent || ''),
+    null, { timeout: 10000 });
+  page.assertClean('live overview');
+  await page.close();
+});
+
 test('sync toggles save at once, survive a reload, and the API then refuses that type', async () => {
   const page = await openPage(browser.context);
   await page.goto(`${srv.url}/dashboard/sync`);

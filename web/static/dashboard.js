@@ -9,7 +9,9 @@ import { renderDevices } from './page-devices.js';
 import { renderSecurity } from './page-security.js';
 
 const PAGES = {
-  '/dashboard': { title: 'Overview', render: renderOverview },
+  // live: re-rendered in place when the account's event stream says
+  // something changed (pages with forms or dialogs are not)
+  '/dashboard': { title: 'Overview', render: renderOverview, live: true },
   '/dashboard/sync': { title: 'Sync settings', render: renderSync },
   '/dashboard/devices': { title: 'Devices', render: renderDevices },
   '/dashboard/security': { title: 'Security', render: renderSecurity },
@@ -57,6 +59,37 @@ function setUpUser(user) {
   });
 }
 
+// What the account's event stream can say that changes what a page shows.
+const LIVE_EVENTS = ['data_updated', 'config_changed', 'device_revoked', 'key_rotated', 'resync'];
+
+/*
+ * Live updates: the account's event stream (the session cookie goes with
+ * it, same origin). Another device's push, a settings change, a
+ * revocation or a key rotation re-renders the page in place, a burst of
+ * them once. If the stream cannot be had (signed out, a limit), the page
+ * simply stays as it is.
+ */
+function followEvents(page, container, ctx) {
+  if (!page.live || typeof EventSource !== 'function') return;
+  const es = new EventSource('/api/sync/events/stream');
+  let timer = null;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute('href') : null;
+      await page.render(container, { ...ctx, refresh: true });
+      if (focused) container.querySelector(`a[href="${focused}"]`)?.focus();
+      container.dataset.refreshed = String(Number(container.dataset.refreshed || 0) + 1);
+    }, 250);
+  };
+  for (const t of LIVE_EVENTS) es.addEventListener(t, refresh);
+  es.addEventListener('open', () => { container.dataset.live = 'on'; });
+  es.addEventListener('error', () => {
+    if (es.readyState === EventSource.CLOSED) container.dataset.live = 'off';
+  });
+  window.addEventListener('pagehide', () => es.close());
+}
+
 async function start() {
   const path = window.location.pathname.replace(/\/+$/, '') || '/dashboard';
   const page = PAGES[path] || PAGES['/dashboard'];
@@ -70,8 +103,10 @@ async function start() {
   }
   setUpUser(session.data.user);
   const container = document.getElementById('page');
-  await page.render(container, { user: session.data.user });
+  const ctx = { user: session.data.user };
+  await page.render(container, ctx);
   container.removeAttribute('aria-busy');
+  followEvents(page, container, ctx);
 }
 
 start();

@@ -44,10 +44,13 @@ function activityList(events) {
       el('span', { class: 'when' }, timeEl(e.created_at)))));
 }
 
-export async function renderOverview(container) {
-  mount(container, pageHead(),
-    el('div', { class: 'grid grid-3' }, skeletonCard(1), skeletonCard(1), skeletonCard(1)),
-    el('div', { class: 'grid grid-types' }, TYPES.map(() => skeletonCard(3))));
+export async function renderOverview(container, { refresh = false } = {}) {
+  // a live refresh keeps what is shown until the new figures are in
+  if (!refresh) {
+    mount(container, pageHead(),
+      el('div', { class: 'grid grid-3' }, skeletonCard(1), skeletonCard(1), skeletonCard(1)),
+      el('div', { class: 'grid grid-types' }, TYPES.map(() => skeletonCard(3))));
+  }
 
   const [config, data, devices, audit, key] = await Promise.all([
     get('/api/sync/config'), get('/api/sync/data'), get('/api/devices'), get('/api/audit?limit=6'), getKey(get),
