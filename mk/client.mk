@@ -23,7 +23,10 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CLIENT_SOVERSION := 0
 
 CLIENT_PKGS := libcurl jansson libsodium
-CLIENT_LIBS := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null)
+# libunistring (no pkg-config file): NFC for passphrases
+UNISTRING_LIBS := -lunistring
+CLIENT_LIBS := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) \
+	$(UNISTRING_LIBS)
 CLIENT_CLI_SRC := src/client/cli.c $(wildcard src/client/cli_*.c)
 CLIENT_LIB_SRC := $(filter-out $(CLIENT_CLI_SRC),$(wildcard src/client/*.c)) \
 	src/common/b64.c src/common/token.c src/common/datatype.c
@@ -75,6 +78,7 @@ define client_pc
 		'Description: Flamingo Sync client library (end-to-end encrypted sync)' \
 		'Version: 0.1.0' 'Requires.private: $(CLIENT_PKGS)' \
 		'Libs: -L$${libdir} -lflamingosync' \
+		'Libs.private: $(UNISTRING_LIBS)' \
 		'Cflags: -I$${includedir}' > $(1)
 endef
 

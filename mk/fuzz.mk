@@ -56,13 +56,15 @@ $(FUZZ_OBJDIR)/gen/%.o: $(BUILD)/gen/%.c
 FUZZ_CLIENT_OBJ := $(addprefix $(FUZZ_OBJDIR)/src/client/,envelope.o hkdf.o \
 	keywrap.o)
 $(FUZZ_DIR)/fuzz_envelope $(FUZZ_DIR)/fuzz_kdf: $(FUZZ_CLIENT_OBJ)
+$(FUZZ_DIR)/fuzz_envelope $(FUZZ_DIR)/fuzz_kdf: FUZZ_EXTRA_LIBS = $(UNISTRING_LIBS)
 $(FUZZ_DIR)/fuzz_answer: $(FUZZ_OBJDIR)/src/client/transport.o
 $(FUZZ_DIR)/fuzz_sse: $(FUZZ_OBJDIR)/src/client/sse.o
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP \
-		-MF $(FUZZ_OBJDIR)/$*.d -o $@ $< $(filter %.o,$^) $(LDLIBS_ALL)
+		-MF $(FUZZ_OBJDIR)/$*.d -o $@ $< $(filter %.o,$^) $(LDLIBS_ALL) \
+		$(FUZZ_EXTRA_LIBS)
 
 # Each target: the committed seeds (read-only: libFuzzer writes new units
 # only to the first corpus directory, the scratch one) plus the scratch

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <unistr.h>
 
 #include "flamingosync.h"
 
@@ -334,6 +335,18 @@ done:
 	return 0;
 }
 
+/* Passphrases are text (hashed in NFC, docs/CRYPTO.md): valid UTF-8. */
+static int
+pass_is_text(struct ctx *x, char **pass, size_t len)
+{
+	if (u8_check((const uint8_t *)*pass, len) == NULL)
+		return 0;
+	sodium_free(*pass);
+	*pass = NULL;
+	return report(x, EX_USAGE, "passphrase_not_text",
+	    "the sync passphrase must be UTF-8 text");
+}
+
 /* A new passphrase: env var, or asked twice. At least 8 bytes. */
 static int
 read_new_pass(struct ctx *x, const char *var, char **out, size_t *len)
@@ -363,7 +376,7 @@ read_new_pass(struct ctx *x, const char *var, char **out, size_t *len)
 		return report(x, EX_USAGE, "passphrase_too_short",
 		    "the sync passphrase needs at least 8 characters");
 	}
-	return 0;
+	return pass_is_text(x, out, *len);
 }
 
 static int
@@ -373,7 +386,7 @@ get_pass(struct ctx *x, char **out, size_t *len)
 	    len) != 0)
 		return report(x, EX_USAGE, "no_passphrase",
 		    "could not read the sync passphrase");
-	return 0;
+	return pass_is_text(x, out, *len);
 }
 
 /* ---- setup ------------------------------------------------------------ */

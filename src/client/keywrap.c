@@ -1,10 +1,13 @@
 #include "keywrap.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <sodium.h>
+#include <uninorm.h>
+#include <unistr.h>
 
 #include "common/b64.h"
 
@@ -137,20 +140,63 @@ keywrap_ad(unsigned char ad[KEYWRAP_AD_LEN], const fls_kdf_params *p)
 	memcpy(ad + 18, p->salt, KEYWRAP_SALT_LEN);
 }
 
+static fls_status
+argon2id(unsigned char out[32], const void *pass, size_t passlen,
+    const fls_kdf_params *p)
+{
+	if (crypto_pwhash(out, 32, pass, passlen, p->salt, p->t,
+	    (size_t)p->m_kib * 1024u, crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return FLS_ERR_NOMEM;
+	return FLS_OK;
+}
+
 fls_status
 keywrap_derive(unsigned char out[32], const char *pass, size_t passlen,
     const fls_kdf_params *p)
 {
 	fls_status st = keywrap_params_check(p);
+	uint8_t *buf, *nfc;
+	size_t cap, len, i;
 
 	if (st != FLS_OK)
 		return st;
 	if (pass == NULL || passlen > FLS_PASSPHRASE_MAX)
 		return FLS_ERR_ARG;
-	if (crypto_pwhash(out, 32, pass, passlen, p->salt, p->t,
-	    (size_t)p->m_kib * 1024u, crypto_pwhash_ALG_ARGON2ID13) != 0)
+	/*
+	 * The same passphrase typed on two systems may arrive composed on
+	 * one and decomposed on the other: it is hashed in Unicode
+	 * Normalization Form C (as RFC 8265's OpaqueString does), so both
+	 * give one key. NFC can grow a string; the room for it is guarded
+	 * memory, wiped after use. ASCII is its own NFC: it is hashed as it
+	 * is, and never passes through libunistring's working buffers
+	 * (which are not wiped).
+	 */
+	for (i = 0; i < passlen && (unsigned char)pass[i] < 0x80; i++)
+		;
+	if (i == passlen)
+		return argon2id(out, pass, passlen, p);
+	/* text only: libunistring would put U+FFFD for what is not UTF-8 */
+	if (u8_check((const uint8_t *)pass, passlen) != NULL)
+		return FLS_ERR_ARG;
+	cap = passlen * 3 + 16;
+	if ((buf = sodium_malloc(cap)) == NULL)
 		return FLS_ERR_NOMEM;
-	return FLS_OK;
+	len = cap;
+	nfc = u8_normalize(UNINORM_NFC, (const uint8_t *)pass, passlen, buf,
+	    &len);
+	if (nfc == NULL)
+		st = FLS_ERR_NOMEM;
+	else if (len > FLS_PASSPHRASE_MAX)
+		st = FLS_ERR_ARG;
+	else
+		st = argon2id(out, nfc, len, p);
+	if (nfc != NULL && nfc != buf) {
+		/* it did not fit: libunistring allocated it */
+		sodium_memzero(nfc, len);
+		free(nfc);
+	}
+	sodium_free(buf);
+	return st;
 }
 
 void

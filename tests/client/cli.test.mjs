@@ -18,12 +18,15 @@ import { startServer, stopAll, test, makeTempDir } from '../api/lib/server.mjs';
 import { expectOk, signup, TYPES } from '../api/lib/client.mjs';
 import { spawnSync } from 'node:child_process';
 
-import { Device, EXIT, ROTATE, deriveKeys, needleForms } from './lib.mjs';
+import { CLI, Device, EXIT, ROTATE, deriveKeys, needleForms } from './lib.mjs';
 import { openEnvelope, sealEnvelope, typeKey } from './interop.mjs';
 
 let srv, web, A, B;
 const PASS1 = `correct horse ${crypto.randomBytes(6).toString('hex')}`;
 const PASS2 = `battery staple ${crypto.randomBytes(6).toString('hex')}`;
+// one passphrase in two Unicode forms: decomposed (NFD) and composed (NFC)
+const PASS3 = `Pa\u0308sswo\u0308rd cafe\u0301 ${crypto.randomBytes(6).toString('hex')}`;
+const PASS3_NFC = PASS3.normalize('NFC');
 const plain = {};        // type -> Buffer pushed by A (latest)
 const markers = [];      // strings that must never reach the server
 const keySnapshots = []; // {passphrase, kdf, wrapped_key} of every key version
@@ -381,6 +384,27 @@ test('session-token rotation through the library: the stored new token works; th
   await A.ok(['pull', 'secret']);
 });
 
+test('a passphrase is text: typed in another Unicode form it opens the same key; bytes that are not UTF-8 are refused', async () => {
+  assert.notEqual(PASS3, PASS3_NFC);
+  const r = await A.json(['key', 'change-passphrase'], { env: { FLAMINGO_SYNC_NEW_PASSPHRASE: PASS3 } });
+  assert.equal(r.code, 0, r.err);
+  const k = await snapshotKey(PASS3);
+  assert.equal(deriveKeys(PASS3_NFC, k.kdf, k.wrapped_key).master_key,
+    deriveKeys(PASS3, k.kdf, k.wrapped_key).master_key);
+  A.passphrase = PASS3;
+  B.passphrase = PASS3_NFC;
+  const p = await B.run(['pull', 'secret']);
+  assert.equal(p.code, 0, p.err);
+  assert.ok(p.stdout.equals(plain.secret));
+  // not text (bytes the shell makes; Node's environment is always UTF-8)
+  const env = B.env();
+  delete env.FLAMINGO_SYNC_PASSPHRASE;
+  const bad = spawnSync('sh', ['-c', 'FLAMINGO_SYNC_PASSPHRASE="$(printf \'\\377\\376 not text\')" exec "$0" pull secret', CLI],
+    { env, encoding: 'utf8' });
+  assert.equal(bad.status, EXIT.USAGE, bad.stderr);
+  assert.match(bad.stderr, /the sync passphrase must be UTF-8 text/);
+});
+
 test('a revoked device fails cleanly: exit 3 and "run flamingo-sync login"', async () => {
   const devs = (await A.json(['devices'])).json.devices;
   const b = devs.find((x) => x.name === B.name && x.status !== 'revoked');
@@ -410,7 +434,7 @@ test('zero knowledge: no plaintext, passphrase or key in the database files or t
   assert.ok(ciphertexts.some((c) => all.indexOf(c.subarray(0, 64)) >= 0), 'ciphertext not found: the search is broken');
   const needles = [];
   for (const m of markers) needles.push([`marker ${m}`, Buffer.from(m)]);
-  for (const p of [PASS1, PASS2]) needles.push(['passphrase', Buffer.from(p)]);
+  for (const p of [PASS1, PASS2, PASS3, PASS3_NFC]) needles.push(['passphrase', Buffer.from(p)]);
   assert.ok(keySnapshots.length >= 3);
   for (const s of keySnapshots) {
     const keys = deriveKeys(s.passphrase, s.kdf, s.wrapped_key);

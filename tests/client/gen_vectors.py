@@ -7,6 +7,7 @@ C code they check. Run: python3 tests/client/gen_vectors.py
 """
 import base64
 import struct
+import unicodedata
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -77,6 +78,15 @@ def main():
     print("wrapped key b64:", base64.b64encode(wrapped).decode())
     print("kdf json:", '{"alg":"argon2id","version":19,"t":2,"m":65536,"p":1,'
           f'"salt":"{base64.b64encode(salt).decode()}"}}')
+
+    # a passphrase in two Unicode forms: hashed in NFC, one key
+    for form in ["P\u00e4ssw\u00f6rd caf\u00e9 \u212bngstr\u00f6m",
+                 "Pa\u0308sswo\u0308rd cafe\u0301 \u00c5ngstro\u0308m"]:
+        nfc = unicodedata.normalize("NFC", form).encode()
+        k = Argon2id(salt=salt, length=32, iterations=t, lanes=p,
+                     memory_cost=m).derive(nfc)
+        print("passphrase", form.encode().hex(), "-> NFC", nfc.hex(),
+              "-> wrapping key", k.hex())
 
 
 if __name__ == "__main__":

@@ -425,6 +425,41 @@ test_unwrap_refuses_bad_kdf_first(void **state)
 	assert_null(k);
 }
 
+/*
+ * The passphrase is hashed in NFC: composed, decomposed and with a
+ * compatibility-equal sign (U+212B ANGSTROM SIGN) it gives the key of its
+ * NFC bytes (gen_vectors.py); what is not UTF-8 is refused.
+ */
+#define NFC_WRAPKEY_HEX \
+	"9b93a1e887dab96e52be567b33bf348b5c7dd393689fb0bbaeee39b69d4d5573"
+
+static void
+test_passphrase_nfc(void **state)
+{
+	static const char *const forms[] = {
+		"P\xc3\xa4ssw\xc3\xb6rd caf\xc3\xa9 \xc3\x85ngstr\xc3\xb6m",
+		"Pa\xcc\x88sswo\xcc\x88rd cafe\xcc\x81 \xc3\x85ngstro\xcc\x88m",
+		"P\xc3\xa4ssw\xc3\xb6rd caf\xc3\xa9 \xe2\x84\xabngstr\xc3\xb6m",
+	};
+	fls_kdf_params p;
+	unsigned char wk[32], want[32];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(fls_kdf_parse(KDF_JSON, strlen(KDF_JSON), &p), FLS_OK);
+	unhex(want, sizeof(want), NFC_WRAPKEY_HEX);
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		memset(wk, 0, sizeof(wk));
+		assert_int_equal(keywrap_derive(wk, forms[i], strlen(forms[i]),
+		    &p), FLS_OK);
+		assert_memory_equal(wk, want, 32);
+	}
+	/* not UTF-8: a lone continuation byte, an overlong form */
+	assert_int_equal(keywrap_derive(wk, "caf\xa9", 4, &p), FLS_ERR_ARG);
+	assert_int_equal(keywrap_derive(wk, "\xc0\xafpass", 6, &p),
+	    FLS_ERR_ARG);
+}
+
 static void
 test_wrap_roundtrip(void **state)
 {
@@ -474,6 +509,7 @@ main(void)
 		cmocka_unit_test(test_encrypt_decrypt_api),
 		cmocka_unit_test(test_kdf_parse),
 		cmocka_unit_test(test_wrap_vector),
+		cmocka_unit_test(test_passphrase_nfc),
 		cmocka_unit_test(test_unwrap_refuses_bad_kdf_first),
 		cmocka_unit_test(test_wrap_roundtrip),
 	};
