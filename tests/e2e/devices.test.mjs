@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { startServer, stopAll, test } from '../api/lib/server.mjs';
+import { startServer, stopAll, test, sql } from '../api/lib/server.mjs';
 import { Client, signup, initDevice, b64, randomBytes, expectOk, expectError, SESSION_TOKEN_RE } from '../api/lib/client.mjs';
 import { launch, openPage, settled, screenshots } from './lib/browser.mjs';
 import { signInThroughPage, pollToken } from './lib/flows.mjs';
@@ -105,6 +105,35 @@ test('an unknown code gets a clear message; a code typed by hand opens its reque
   await settled(page);
   assert.equal(await page.textContent('#device-name'), 'Typed-in device');
   page.assertClean('typed-in code');
+  await page.close();
+});
+
+test('an expired code: the page says so on opening, and when it expires while the page is open', async () => {
+  // the store keeps the code without its dash
+  const expire = (code) => {
+    sql(srv, `UPDATE device_requests SET expires_at = ${Date.now() - 1000} WHERE user_code = '${code.replace('-', '')}'`);
+    assert.equal(sql(srv, `SELECT count(*) FROM device_requests WHERE user_code = '${code.replace('-', '')}' AND expires_at < ${Date.now()}`), '1');
+  };
+  const page = await openPage(browser.context);
+  const { data: a } = await initDevice(srv, { device_name: 'Late device', platform: 'linux', app_version: '1.0.0' });
+  expire(a.user_code);
+  await page.goto(`${srv.url}/sync/authorize?code=${a.user_code}`);
+  await settled(page);
+  assert.match(await page.textContent('#page, main'), /This request has expired/);
+  assert.equal(await page.locator('#authorize').count(), 0);
+  await screenshots(page, 'authorize-expired');
+
+  // open and waiting, then the code runs out: Authorize says so
+  const { data: b } = await initDevice(srv, { device_name: 'Slow device', platform: 'linux', app_version: '1.0.0' });
+  await page.goto(`${srv.url}/sync/authorize?code=${b.user_code}`);
+  await settled(page);
+  assert.equal(await page.textContent('#device-name'), 'Slow device');
+  expire(b.user_code);
+  page.expectHttpError(410, /^\/api\/sync\/claim$/);
+  await page.click('#authorize');
+  await page.waitForFunction(() => /This request has expired/.test(document.body.textContent));
+  assert.equal(await page.locator('#authorize').count(), 0);
+  page.assertClean('expired codes');
   await page.close();
 });
 
