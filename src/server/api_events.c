@@ -384,7 +384,9 @@ api_events_stream(struct req *r)
 	if (srv->cfg.stream_max_s > 0)
 		s->end = time_mono_ms() + (int64_t)srv->cfg.stream_max_s * 1000;
 	/* the owner: the device (whatever its current token) or the browser
-	 * session */
+	 * session; both fit whole */
+	_Static_assert(TOKEN_HASH_LEN <= EVENTS_OWNER_MAX &&
+	    STORE_ID_LEN <= EVENTS_OWNER_MAX, "stream owners fit");
 	if (r->auth.kind == AUTH_BEARER)
 		adm = events_stream_begin(srv->hub, r, r->auth.user_id,
 		    r->auth.device_id, strlen(r->auth.device_id),

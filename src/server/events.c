@@ -147,18 +147,22 @@ events_wake_all(struct events_hub *hub)
 	pthread_mutex_unlock(&hub->lock);
 }
 
-/* Counts the streams of user_id in its bucket that keep their place;
- * called with the lock held. */
+/* Counts the streams of user_id in its bucket: those that keep their
+ * place, and all (replaced ones end at their next write); lock held. */
 static int
-user_streams(struct events_hub *hub, unsigned bucket, const char *user_id)
+user_streams(struct events_hub *hub, unsigned bucket, const char *user_id,
+    int *all)
 {
 	struct waiter *w;
 	int n = 0;
 
+	*all = 0;
 	for (w = hub->buckets[bucket]; w != NULL; w = w->next)
-		if (w->stream && !w->replaced &&
-		    strcmp(w->user_id, user_id) == 0)
-			n++;
+		if (w->stream && strcmp(w->user_id, user_id) == 0) {
+			(*all)++;
+			if (!w->replaced)
+				n++;
+		}
 	return n;
 }
 
@@ -188,6 +192,7 @@ waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
 {
 	struct waiter *w, *old;
 	enum events_admit rc = EVENTS_ADMITTED;
+	int all;
 
 	w = arena_calloc(r->arena, 1, sizeof(*w));
 	if (w == NULL)
@@ -205,7 +210,7 @@ waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
 	if (stream && hub->streams >= (uint64_t)max_total) {
 		rc = EVENTS_FULL;
 	} else if (stream &&
-	    user_streams(hub, w->bucket, user_id) >= max_user) {
+	    user_streams(hub, w->bucket, user_id, &all) >= max_user) {
 		/*
 		 * At the account's limit, a new stream of the same credential
 		 * takes the place of that credential's oldest: the old one is
@@ -213,7 +218,10 @@ waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
 		 * without a goodbye (noticed only at its next write). Other
 		 * credentials of the account still get EVENTS_USER_FULL.
 		 */
-		if (owner_len > 0 && (old = oldest_of_owner(hub, w)) != NULL) {
+		/* replaced streams still hold a connection until they
+		 * end: never more than twice the limit in all */
+		if (owner_len > 0 && all < 2 * max_user &&
+		    (old = oldest_of_owner(hub, w)) != NULL) {
 			old->replaced = true;
 			wake(old);
 		} else {
@@ -292,7 +300,9 @@ events_wait_suspend(struct events_hub *hub, struct req *r)
 	bool suspended = false;
 
 	pthread_mutex_lock(&hub->lock);
-	if (!w->notified) {
+	/* a replaced stream never sleeps again: its wake-up may have come
+	 * between its check and its arm */
+	if (!w->notified && !w->replaced) {
 		/* Suspend under the lock: a wake-up can only come after it. */
 		w->suspended = true;
 		req_suspend(r);

@@ -594,14 +594,15 @@ client_ip(struct req *r)
 static void
 rate_ip(struct req *r)
 {
-	unsigned char a[16];
+	struct in6_addr in6;
+	unsigned char *a = in6.s6_addr;
 	char net[INET6_ADDRSTRLEN];
 	int bits = r->srv->cfg.rate_ipv6_prefix, i;
 
 	snprintf(r->rate_ip, sizeof(r->rate_ip), "%s", r->ip);
-	if (inet_pton(AF_INET6, r->ip, a) != 1)
+	if (inet_pton(AF_INET6, r->ip, &in6) != 1)
 		return;
-	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(void *)a)) {
+	if (IN6_IS_ADDR_V4MAPPED(&in6)) {
 		inet_ntop(AF_INET, a + 12, r->rate_ip, sizeof(r->rate_ip));
 		return;
 	}
@@ -610,7 +611,7 @@ rate_ip(struct req *r)
 	for (i = bits / 8; i < 16; i++)
 		a[i] &= i == bits / 8 ? (unsigned char)(0xff << (8 - bits % 8)) :
 		    0;
-	if (inet_ntop(AF_INET6, a, net, sizeof(net)) != NULL)
+	if (inet_ntop(AF_INET6, &in6, net, sizeof(net)) != NULL)
 		snprintf(r->rate_ip, sizeof(r->rate_ip), "%s/%d", net, bits);
 }
 

@@ -302,7 +302,7 @@ static const struct {
 	/* a batch: the oldest `limit` events created before the cut (the
 	 * write lock taken by the first statement keeps the set fixed) */
 #define SQ_EV_BATCH "SELECT id FROM events WHERE created_at < ?1 " \
-	"ORDER BY created_at LIMIT ?2"
+	"ORDER BY created_at, id LIMIT ?2"
 	[SQ_EV_FLOOR_RAISE] = { "event_prune",
 	    "INSERT INTO event_floors (user_id, pruned_through) "
 	    "SELECT user_id, MAX(id) FROM events WHERE id IN (" SQ_EV_BATCH
@@ -313,7 +313,7 @@ static const struct {
 	    "DELETE FROM events WHERE id IN (" SQ_EV_BATCH ")" },
 	[SQ_AUDIT_PRUNE] = { "audit_prune",
 	    "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
-	    "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)" },
+	    "WHERE created_at < ?1 ORDER BY created_at, id LIMIT ?2)" },
 
 	[SQ_RATE_GET] = { "rate_get",
 	    "SELECT window_start, count, blocked_until FROM rate_limits "

@@ -361,25 +361,35 @@ test('at the account\'s limit, a new stream of the same device or browser sessio
   t3.close();
 });
 
+/** A backlog of events far larger than every buffer between the server
+ * and a reader that reads nothing (socket buffers on both sides and the
+ * connection's own). */
+async function backlog(a, n = 1500) {
+  for (let i = 0; i < n; i += 25) {
+    await Promise.all(Array.from({ length: 25 }, (_, j) => a.put('/api/sync/config', { history: (i + j) % 2 === 0 })));
+  }
+}
+
+/** A stream from the start, on a raw socket that reads nothing. */
+async function stalledStream(srv, a) {
+  const sock = net.connect(Number(new URL(srv.url).port), '127.0.0.1');
+  await new Promise((resolve) => sock.on('connect', resolve));
+  const st = { sock, closed: false };
+  sock.on('close', () => { st.closed = true; });
+  sock.on('error', () => {});
+  sock.write(`GET /api/sync/events/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.bearer}\r\n\r\n`);
+  sock.pause();
+  return st;
+}
+
 test('a reader that stops draining is disconnected after STREAM_STALL_SECONDS; others stream on', async () => {
   const srv = await startServer({ env: { STREAM_STALL_SECONDS: '2', STREAM_BUFFER_BYTES: '4096' } });
   const web = await signup(srv);
   const a = await deviceLogin(web);
-  // a backlog far larger than every buffer between the server and a
-  // reader that reads nothing: socket buffers on both sides and the
-  // connection's own
-  const N = 1500;
-  for (let i = 0; i < N; i += 25) {
-    await Promise.all(Array.from({ length: 25 }, (_, j) => a.put('/api/sync/config', { history: (i + j) % 2 === 0 })));
-  }
+  await backlog(a);
   const healthy = await openStream(a);
-  const sock = net.connect(Number(new URL(srv.url).port), '127.0.0.1');
-  await new Promise((resolve) => sock.on('connect', resolve));
-  let closed = false;
-  sock.on('close', () => { closed = true; });
-  sock.on('error', () => {});
-  sock.write(`GET /api/sync/events/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.bearer}\r\n\r\n`);
-  sock.pause();
+  const stalled = await stalledStream(srv, a);
+  const { sock } = stalled;
   await until(async () => (await metric(srv, 'flamingo_event_streams')) === 2, 5000 * SLOW, 'both streams open');
   // the stalled stream goes; the healthy one stays and still gets news
   await until(async () => (await metric(srv, 'flamingo_event_streams')) === 1, 15000 * SLOW, 'the stalled stream to be closed');
@@ -387,8 +397,36 @@ test('a reader that stops draining is disconnected after STREAM_STALL_SECONDS; o
   assert.ok(await healthy.waitFor((e) => e.json?.data_type === 'secret', 5000 * SLOW));
   assert.equal(healthy.endedFlag, false);
   sock.resume();
-  await until(() => closed, 10000 * SLOW, 'the stalled socket to close');
+  await until(() => stalled.closed, 10000 * SLOW, 'the stalled socket to close');
   healthy.close();
+});
+
+test('replaced streams that have not ended yet still count: one credential holds at most twice STREAMS_PER_USER', async () => {
+  const stall = 5 * SLOW;
+  const srv = await startServer({ env: { STREAMS_PER_USER: '1', STREAM_STALL_SECONDS: String(stall), STREAM_BUFFER_BYTES: '4096' } });
+  const web = await signup(srv);
+  const a = await deviceLogin(web);
+  await backlog(a);
+  // s1 stalls: replaced, it cannot end before STREAM_STALL_SECONDS
+  const s1 = await stalledStream(srv, a);
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) === 1, 5000 * SLOW, 's1 open');
+  // the backlog fills every buffer on loopback within milliseconds; after
+  // that the server cannot write to s1 at all (nothing outside shows it)
+  await sleep(1000 * SLOW);
+  const s2 = await openStream(a);
+  assert.equal(s2.res.status, 200, 's2 takes s1\'s place');
+  assert.equal(await metric(srv, 'flamingo_event_streams'), 2, 's1 is still there');
+  const r = await a.get('/api/sync/events/stream');
+  expectError(r, 429, 'rate_limited');
+  assert.equal(s2.endedFlag, false, 'a refused stream displaces nobody');
+  // once s1 is cut, the device may replace again
+  await until(async () => (await metric(srv, 'flamingo_event_streams')) === 1, (stall + 10) * 1000, 's1 to be cut');
+  s1.sock.resume();
+  await until(() => s1.closed, 10000 * SLOW, 's1\'s socket to close');
+  const s3 = await openStream(a);
+  assert.equal(s3.res.status, 200);
+  await until(() => s2.endedFlag, 5000 * SLOW, 's2 to end');
+  s3.close();
 });
 
 test('events older than EVENT_RETENTION_DAYS are pruned; asking for an older id says resync', async () => {

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { startServer, stopAll, test, sql } from '../api/lib/server.mjs';
+import { startServer, stopAll, test, sql, SLOW } from '../api/lib/server.mjs';
 import { Client, signup, initDevice, b64, randomBytes, expectOk, expectError, SESSION_TOKEN_RE } from '../api/lib/client.mjs';
 import { launch, openPage, settled, screenshots } from './lib/browser.mjs';
 import { signInThroughPage, pollToken } from './lib/flows.mjs';
@@ -53,7 +53,7 @@ test('device authorization through the pages: login, the right code, authorize, 
   await screenshots(page, 'complete');
   // this tab was not opened by a script: the browser keeps it open, and the
   // page says it can be closed
-  await page.waitForFunction(() => document.querySelector('#countdown-text')?.dataset.state === 'closable', null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('#countdown-text')?.dataset.state === 'closable', null, { timeout: 10000 * SLOW });
   page.assertClean('/sync/complete');
 
   const tok = await pollToken(anon, init.temp_token, init.interval);
@@ -167,7 +167,7 @@ test('the overview follows the account live; reloads never run out of event stre
   // another device pushes: the card changes with no reload
   expectOk(await device.put('/api/sync/data/secret', { encrypted_data: b64(randomBytes(100)), key_version: 1 }));
   await page.waitForFunction(() => /v1/.test(document.querySelector('article[data-type="secret"]')?.textContent || ''),
-    null, { timeout: 10000 });
+    null, { timeout: 10000 * SLOW });
   assert.match(await page.textContent('article[data-type="secret"]'), new RegExp(NAME));
   // more reloads than STREAMS_PER_USER (20): each new stream of this
   // browser session takes the place of its oldest, so the page stays live
@@ -178,7 +178,21 @@ test('the overview follows the account live; reloads never run out of event stre
   await page.waitForSelector('#page[data-live="on"]');
   expectOk(await device.put('/api/sync/data/environment', { encrypted_data: b64(randomBytes(100)), key_version: 1 }));
   await page.waitForFunction(() => /v1/.test(document.querySelector('article[data-type="environment"]')?.textContent || ''),
-    null, { timeout: 10000 });
+    null, { timeout: 10000 * SLOW });
+  // a hidden tab lets its stream go (browsers keep six connections per
+  // server); shown again, it reopens one and catches up with what it missed
+  const setHidden = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  await page.waitForSelector('#page[data-live="off"]');
+  expectOk(await device.put('/api/sync/data/collection', { encrypted_data: b64(randomBytes(100)), key_version: 1 }));
+  assert.match(await page.textContent('article[data-type="collection"]'), /Nothing synced yet/);
+  await setHidden(false);
+  await page.waitForSelector('#page[data-live="on"]');
+  await page.waitForFunction(() => /v1/.test(document.querySelector('article[data-type="collection"]')?.textContent || ''),
+    null, { timeout: 10000 * SLOW });
   page.assertClean('live overview');
   await page.close();
 });

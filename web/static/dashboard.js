@@ -65,29 +65,64 @@ const LIVE_EVENTS = ['data_updated', 'config_changed', 'device_revoked', 'key_ro
 /*
  * Live updates: the account's event stream (the session cookie goes with
  * it, same origin). Another device's push, a settings change, a
- * revocation or a key rotation re-renders the page in place, a burst of
- * them once. If the stream cannot be had (signed out, a limit), the page
- * simply stays as it is.
+ * revocation or a key rotation re-renders the page in place: one refresh
+ * at a time, a burst of events once, none put off for ever. A browser
+ * keeps at most six connections to one server, so only a visible tab
+ * holds a stream; a tab that becomes visible again opens a new one and
+ * catches up with one refresh. If the stream cannot be had (signed out,
+ * a limit), the page simply stays as it is.
  */
 function followEvents(page, container, ctx) {
   if (!page.live || typeof EventSource !== 'function') return;
-  const es = new EventSource('/api/sync/events/stream');
+  let es = null;
   let timer = null;
-  const refresh = () => {
-    clearTimeout(timer);
-    timer = setTimeout(async () => {
-      const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute('href') : null;
+  let running = false;
+  let again = false;
+  const refresh = async () => {
+    timer = null;
+    running = true;
+    const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute('href') : null;
+    try {
       await page.render(container, { ...ctx, refresh: true });
       if (focused) container.querySelector(`a[href="${focused}"]`)?.focus();
       container.dataset.refreshed = String(Number(container.dataset.refreshed || 0) + 1);
-    }, 250);
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
   };
-  for (const t of LIVE_EVENTS) es.addEventListener(t, refresh);
-  es.addEventListener('open', () => { container.dataset.live = 'on'; });
-  es.addEventListener('error', () => {
-    if (es.readyState === EventSource.CLOSED) container.dataset.live = 'off';
+  function schedule() {
+    if (running) again = true;
+    else if (timer === null) timer = setTimeout(refresh, 250);
+  }
+  const open = () => {
+    if (es) return;
+    const s = new EventSource('/api/sync/events/stream');
+    for (const t of LIVE_EVENTS) s.addEventListener(t, schedule);
+    s.addEventListener('open', () => { container.dataset.live = 'on'; });
+    s.addEventListener('error', () => {
+      if (s.readyState === EventSource.CLOSED) container.dataset.live = 'off';
+    });
+    es = s;
+  };
+  const close = () => {
+    if (es) es.close();
+    es = null;
+    container.dataset.live = 'off';
+  };
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      close();
+    } else {
+      open();
+      schedule();
+    }
   });
-  window.addEventListener('pagehide', () => es.close());
+  window.addEventListener('pagehide', close);
+  if (!document.hidden) open();
 }
 
 async function start() {

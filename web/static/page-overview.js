@@ -56,7 +56,11 @@ export async function renderOverview(container, { refresh = false } = {}) {
     get('/api/sync/config'), get('/api/sync/data'), get('/api/devices'), get('/api/audit?limit=6'), getKey(get),
   ]);
   for (const [r, what] of [[config, 'your sync settings'], [data, 'your synced data'], [devices, 'your devices'], [audit, 'recent activity'], [key, 'your key']]) {
-    if (!r.ok) { loadFailed(container, r, what); return; }
+    if (!r.ok) {
+      // a live refresh that fails keeps what is shown
+      if (!refresh || r.status === 401) loadFailed(container, r, what);
+      return;
+    }
   }
   const items = new Map(data.data.items.map((i) => [i.type, i]));
   const keyVersion = key.key ? key.key.version : 0;
