@@ -81,6 +81,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	uint16_t port = 0;
 	int rc = 1, sig;
+	bool turnstile;
 	struct timespec tick = { PRUNE_EVERY_S, 0 };
 
 	srv = calloc(1, sizeof(*srv));
@@ -101,7 +102,13 @@ main(int argc, char **argv)
 	default:
 		break;
 	}
-	if (sodium_init() < 0 || turnstile_global_init() != 0) {
+	/*
+	 * libcurl (and the TLS library under it) is started only when
+	 * Turnstile is configured: it is the only user, and starting TLS
+	 * makes a few megabytes of library pages resident for nothing.
+	 */
+	turnstile = srv->cfg.turnstile_secret_key[0] != '\0';
+	if (sodium_init() < 0 || (turnstile && turnstile_global_init() != 0)) {
 		fprintf(stderr, "flamingo-syncd: cannot initialise crypto\n");
 		free(srv);
 		return 1;
@@ -137,7 +144,8 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	server_stop(srv, STOP_TIMEOUT_MS);
-	turnstile_global_cleanup();
+	if (turnstile)
+		turnstile_global_cleanup();
 	if (rc == 0)
 		log_msg("stopped");
 	free(srv);
