@@ -204,7 +204,8 @@ waiter_add(struct events_hub *hub, struct req *r, const char *user_id,
 	w->stream = stream;
 	if (owner_len > sizeof(w->owner))
 		owner_len = sizeof(w->owner);
-	memcpy(w->owner, owner, owner_len);
+	if (owner_len > 0)
+		memcpy(w->owner, owner, owner_len);
 	w->owner_len = owner_len;
 	pthread_mutex_lock(&hub->lock);
 	if (stream && hub->streams >= (uint64_t)max_total) {

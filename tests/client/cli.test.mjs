@@ -18,7 +18,7 @@ import { startServer, stopAll, test, makeTempDir } from '../api/lib/server.mjs';
 import { expectOk, signup, TYPES } from '../api/lib/client.mjs';
 import { spawnSync } from 'node:child_process';
 
-import { CLI, Device, EXIT, ROTATE, deriveKeys, needleForms } from './lib.mjs';
+import { CLI, Device, EXIT, ROTATE, deriveKeys, killClis, needleForms } from './lib.mjs';
 import { openEnvelope, sealEnvelope, typeKey } from './interop.mjs';
 
 let srv, web, A, B;
@@ -68,7 +68,7 @@ before(async () => {
   B = new Device('desktop-b');
   work = makeTempDir('flm-cli-files-');
 });
-after(async () => { await stopAll(); });
+after(async () => { killClis(); await stopAll(); });
 
 test('--help documents the commands and the exit codes; bad usage exits 2', async () => {
   const h = await A.ok(['--help']);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { Device, EXIT } from './lib.mjs';
+import { Device, EXIT, killClis } from './lib.mjs';
 
 const PASS = 'correct horse battery staple';
 // The wrapped-key test vector of docs/CRYPTO.md (passphrase PASS).
@@ -60,7 +60,7 @@ before(async () => {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${server.address().port}`;
 });
-after(() => new Promise((resolve) => server.close(resolve)));
+after(() => { killClis(); return new Promise((resolve) => server.close(resolve)); });
 
 test('login honours interval and slow_down, backs off after a dropped connection', async () => {
   const d = new Device('polling');

@@ -24,6 +24,16 @@ export const EXIT = {
   NOTFOUND: 7, LOGIN: 8, DISABLED: 9,
 };
 
+// Every CLI process still running: a failed test must not leave a `watch`
+// behind (it retries for ever, and holds the test file open).
+const running = new Set();
+
+/** Kills every CLI process the suite started that is still running. */
+export function killClis() {
+  for (const p of running) p.kill('SIGKILL');
+  running.clear();
+}
+
 export class Device {
   constructor(name) {
     this.name = name;
@@ -51,6 +61,8 @@ export class Device {
   /** Starts the CLI; resolves {code, stdout (Buffer), out, err}. */
   spawn(args, { env = {}, onStdout } = {}) {
     const p = spawn(CLI, args, { env: this.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(p);
+    p.on('close', () => running.delete(p));
     const out = [];
     let err = '';
     p.stdout.on('data', (d) => { out.push(d); if (onStdout) onStdout(Buffer.concat(out).toString('utf8')); });

@@ -17,9 +17,9 @@ import {
 } from '../api/lib/server.mjs';
 import { signup } from '../api/lib/client.mjs';
 
-import { Device, EXIT } from './lib.mjs';
+import { Device, EXIT, killClis } from './lib.mjs';
 
-after(async () => { await stopAll(); });
+after(async () => { killClis(); await stopAll(); });
 
 const PASS = `watch stream ${crypto.randomBytes(6).toString('hex')}`;
 
