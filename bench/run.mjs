@@ -4,7 +4,10 @@
 // and drives it with wrk; in the same run and with the same wrk settings,
 // the references: nginx answering the same JSON from memory, a bare Node.js
 // http server doing the same, and the raw durable write rate of SQLite.
-// Cases are interleaved round by round and medians reported. Then 10,000
+// Cases are interleaved round by round and medians reported. The durable
+// writes run twice on SQLite: with group commit as configured by default,
+// and with WRITE_BATCH_MAX=1 (each write its own commit) as the reference
+// for it. Then 10,000
 // concurrent event streams: idle RSS and CPU, and the delay from a PUT's
 // answer to its event at every stream of that user.
 //
@@ -325,8 +328,8 @@ async function main() {
   const blob4k = crypto.randomBytes(4096).toString('base64');
   const blob64k = crypto.randomBytes(65536).toString('base64');
   /** A server with 20 accounts, each with a device and five 4 KiB blobs. */
-  const seeded = async (pg) => {
-    const srv = await startServer({}, { pg });
+  const seeded = async (pg, env = {}) => {
+    const srv = await startServer(env, { pg });
     const accounts = [];
     for (let i = 0; i < 20; i += 10) {
       accounts.push(...await Promise.all(Array.from({ length: 10 }, (_, j) => account(srv.url, i + j))));
@@ -339,6 +342,8 @@ async function main() {
     return { srv, accounts };
   };
   const { srv, accounts } = await seeded(false);
+  // the same server with group commit off, for the durable writes
+  const single = await seeded(false, { WRITE_BATCH_MAX: '1' });
   const pgSeed = PG ? await seeded(true) : null;
   const dev = accounts[0];
   // the answer the references repeat: the very bytes of the GET
@@ -395,7 +400,7 @@ http {
   await waitHttp(nodeUrl);
 
   /** The server's cases, on one seeded server (keys prefixed). */
-  function serverCases({ srv: s, accounts: acc }, prefix, suffix) {
+  function serverCases({ srv: s, accounts: acc }, prefix, suffix, writesOnly = false) {
     const pid = s.p.pid;
     return [
       { key: `${prefix}get`, label: `GET /api/sync/data/history (4 KiB blob, bearer)${suffix}`, run: () => measure([pid], s.url, { p: '/api/sync/data/history', token: acc[0].bearer }) },
@@ -404,13 +409,22 @@ http {
       { key: `${prefix}put4kraw`, label: `PUT /api/sync/data/history 4 KiB as application/octet-stream, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[3].bearer, bodyFile: put4kRaw, contentType: 'application/octet-stream' }) },
       { key: `${prefix}put64k`, label: `PUT /api/sync/data/history 64 KiB, durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'PUT', p: '/api/sync/data/history', token: acc[2].bearer, bodyFile: put64k }) },
       { key: `${prefix}init`, label: `POST /api/sync/init (device flow), durable${suffix}`, write: true, run: () => measure([pid], s.url, { method: 'POST', p: '/api/sync/init', bodyFile: initBody }) },
-    ];
+    ].filter((c) => !writesOnly || c.key.startsWith(`${prefix}put`));
+  }
+  /** Writing transactions per durable commit, from /metrics. */
+  async function perCommit(s) {
+    // a kept-alive socket of the seeding may have timed out meanwhile
+    const get1 = async () => (await fetch(`${s.url}/metrics`)).text();
+    const text = await get1().catch(get1);
+    const get = (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { txs: get('flamingo_store_write_transactions_total'), commits: get('flamingo_store_commits_total') };
   }
   const spid = srv.p.pid;
   const cases = [
     { key: 'nginx', label: 'nginx, same JSON from memory (ceiling)', run: () => measure(ngPids, ngUrl) },
     { key: 'node', label: 'bare Node.js http, same JSON from memory', run: () => measure([nodeRef.pid], nodeUrl) },
     ...serverCases({ srv, accounts }, '', ''),
+    ...serverCases(single, 'b1', ' (WRITE_BATCH_MAX=1)', true),
     ...(pgSeed ? serverCases(pgSeed, 'pg', ' (PostgreSQL)') : []),
     { key: 'raw4k', label: 'raw SQLite upsert 4 KiB, WAL + synchronous=FULL', run: () => rawStore(4096) },
     { key: 'raw64k', label: 'raw SQLite upsert 64 KiB, WAL + synchronous=FULL', run: () => rawStore(65536) },
@@ -428,7 +442,9 @@ http {
     med[c.key] = Object.fromEntries(['rps', 'p50', 'p99', 'cpuUs', 'rssKb'].map((k) => [k, median(xs.map((x) => x[k]).filter((v) => v !== undefined))]));
   }
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${spid}/status`, 'utf8'))?.[1];
-  for (const p of [srv.p, pgSeed?.srv.p, ng, nodeRef].filter(Boolean)) {
+  const grouped = await perCommit(srv);
+  const ungrouped = await perCommit(single.srv);
+  for (const p of [srv.p, single.srv.p, pgSeed?.srv.p, ng, nodeRef].filter(Boolean)) {
     const gone = new Promise((resolve) => p.on('exit', resolve));
     p.kill('SIGTERM');
     await gone;
@@ -463,6 +479,7 @@ http {
   lines.push('');
   lines.push(`- Start to \`/readyz\` 200: median ${f(median(ready), 1)} ms of 5 starts (${ready.map((x) => x.toFixed(1)).join(', ')}).`);
   lines.push(`- Idle RSS after start: median ${f(median(idle) / 1024, 1)} MB, of which the process's own (private) memory is ${f(median(idlePriv) / 1024, 1)} MB and the rest shared library pages (PSS ${f(median(idlePss) / 1024, 1)} MB); peak RSS over the whole load run: ${f(Number(hwm) / 1024, 1)} MB.`);
+  lines.push(`- SQLite writing transactions per durable commit over the whole run (seeding included; \`/metrics\`): ${f(grouped.txs / grouped.commits, 2)} with the default WRITE_BATCH_MAX (${grouped.txs} transactions, ${grouped.commits} commits), ${f(ungrouped.txs / ungrouped.commits, 2)} with WRITE_BATCH_MAX=1 (${ungrouped.txs}, ${ungrouped.commits}).`);
   lines.push(`- Each round per case: ${SECONDS} s; all rounds: ${Object.entries(results).map(([k, v]) => `${k} ${v.map((x) => f(x.rps)).join('/')}`).join('; ')} req/s.`);
   if (sse.length) {
     const s0 = sse[0];

@@ -65,6 +65,7 @@ api_metrics(struct req *r)
 	const char *authz;
 	char *text;
 	uint64_t longpolls, streams;
+	struct store_stats ss;
 
 	if (cfg->metrics_token[0] != '\0') {
 		char want[300];
@@ -79,6 +80,7 @@ api_metrics(struct req *r)
 		}
 	}
 	events_counts(r->srv->hub, &longpolls, &streams);
+	store_stats(r->srv->store, &ss);
 	text = arena_printf(r->arena,
 	    "# TYPE flamingo_requests_total counter\n"
 	    "flamingo_requests_total %llu\n"
@@ -101,6 +103,12 @@ api_metrics(struct req *r)
 	    "# TYPE flamingo_pruned_rows_total counter\n"
 	    "flamingo_pruned_rows_total{table=\"events\"} %llu\n"
 	    "flamingo_pruned_rows_total{table=\"audit\"} %llu\n"
+	    "# TYPE flamingo_store_write_transactions_total counter\n"
+	    "flamingo_store_write_transactions_total %llu\n"
+	    "# TYPE flamingo_store_commits_total counter\n"
+	    "flamingo_store_commits_total %llu\n"
+	    "# TYPE flamingo_store_write_queue gauge\n"
+	    "flamingo_store_write_queue %llu\n"
 	    "# TYPE flamingo_uptime_seconds gauge\n"
 	    "flamingo_uptime_seconds %lld\n",
 	    (unsigned long long)m->requests,
@@ -115,6 +123,9 @@ api_metrics(struct req *r)
 	    (unsigned long long)m->housekeeping_runs,
 	    (unsigned long long)m->pruned_events,
 	    (unsigned long long)m->pruned_audit,
+	    (unsigned long long)ss.write_txs,
+	    (unsigned long long)ss.write_commits,
+	    (unsigned long long)ss.write_queued,
 	    (long long)((time_now_ms() - r->srv->started_ms) / 1000));
 	r->no_store = true;
 	reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,

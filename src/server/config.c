@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "../common/version.h"
+#include "../store/store.h"
 
 #define RATE_MAX_HITS 1000000000LL
 #define RATE_MAX_SECONDS 31536000LL /* one year */
@@ -123,6 +124,9 @@ static const struct setting settings[] = {
 	INT("AUDIT_RETENTION_DAYS", audit_retention_days, 0, 36500, "365",
 	    "audit log rows older than this are pruned, days (0: kept "
 	    "forever)"),
+	INT("WRITE_BATCH_MAX", write_batch_max, 1, STORE_WRITE_BATCH_LIMIT,
+	    "64", "SQLite: most write transactions per durable commit (1: "
+	    "each its own)"),
 	INT("THREADS", threads, 0, 256, "0",
 	    "HTTP worker threads (0: one per core)"),
 	INT("HASH_THREADS", hash_threads, 1, 64, "1",

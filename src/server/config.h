@@ -66,6 +66,8 @@ struct config {
 	int audit_retention_days;   /* AUDIT_RETENTION_DAYS (0..36500, 365;
 	                               0 = kept forever) */
 
+	int write_batch_max;        /* WRITE_BATCH_MAX (1..1024, 64): SQLite
+	                               write transactions per commit */
 	int threads;                /* THREADS (0 = one per core) */
 	int hash_threads;           /* HASH_THREADS (1..64, 1) */
 	int hash_queue;             /* HASH_QUEUE (1..10000, 32) */

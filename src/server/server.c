@@ -58,7 +58,8 @@ server_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 	randombytes_buf(rnd, sizeof(rnd));
 	snprintf(srv->instance, sizeof(srv->instance), "%02x%02x%02x%02x",
 	    rnd[0], rnd[1], rnd[2], rnd[3]);
-	srv->store = store_open(srv->cfg.database_url, err, errlen);
+	srv->store = store_open(srv->cfg.database_url,
+	    srv->cfg.write_batch_max, err, errlen);
 	if (srv->store == NULL)
 		return -1;
 	srv->hub = events_hub_new();

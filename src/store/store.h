@@ -13,6 +13,16 @@
  * callback must therefore do nothing but store calls and computations that
  * are safe to repeat. Single reads outside store_tx() are allowed.
  *
+ * Group commit: on a backend that can (SQLite), writing transactions are
+ * run by one writer thread of the store, several in one transaction, each
+ * callback inside its own savepoint, and committed together; store_tx()
+ * returns once the group's commit is durable. A callback may therefore run
+ * on another thread than its caller's: it must use only the connection it
+ * is given (never the caller's own, store_conn()) and no thread-local
+ * state, and it must not call store_tx() itself. Its caller is blocked
+ * meanwhile, so the callback may use the caller's memory (an arena, a
+ * request) as it would on the caller's thread.
+ *
  * Memory: fixed-size fields are copied into the caller's structs; variable
  * sized ones (blobs, JSON text, user agents, lists) are allocated from the
  * arena passed in and live as long as it.
@@ -34,7 +44,10 @@
 #include "../common/ratelimit.h"
 #include "../common/token.h"
 
-#define STORE_OPS_VERSION 1
+#define STORE_OPS_VERSION 2
+
+/* Most writing transactions in one durable commit (store_open). */
+#define STORE_WRITE_BATCH_LIMIT 1024
 
 #define STORE_ID_LEN UUID_LEN   /* users and devices: UUID strings */
 #define STORE_EMAIL_MAX 254
@@ -226,6 +239,17 @@ struct store_ops {
 	 * failure, including a failed begin or commit) */
 	void (*rollback)(struct store_conn *c);
 
+	/*
+	 * Group commit; both NULL when the backend does not group writes.
+	 * Inside a writing transaction, sp_begin opens a savepoint for one
+	 * callback and sp_end closes it, keeping (keep) or undoing its work.
+	 * sp_end answers STORE_OK when the transaction is still open; any
+	 * other status means it has ended (rolled back, with every earlier
+	 * savepoint's work), e.g. after an error that rolls back by itself.
+	 */
+	enum store_status (*sp_begin)(struct store_conn *c);
+	enum store_status (*sp_end)(struct store_conn *c, bool keep);
+
 	/* users */
 	enum store_status (*user_insert)(struct store_conn *c,
 	    const struct store_user *u);          /* STORE_EXISTS: email */
@@ -393,13 +417,31 @@ struct store;
 /*
  * Opens the store named by url ("sqlite:PATH", "postgres://...",
  * "postgresql://..." or a libpq "key=value ..." string) and
- * applies pending migrations. On failure returns NULL and writes one line
- * into err (capacity errlen) that names the problem.
+ * applies pending migrations. write_batch_max (1..STORE_WRITE_BATCH_LIMIT)
+ * is the most writing transactions one commit may carry on a backend that
+ * groups them (1: none are grouped, each commits on its caller's thread).
+ * On failure returns NULL and writes one line into err (capacity errlen)
+ * that names the problem.
  */
-struct store *store_open(const char *url, char *err, size_t errlen);
+struct store *store_open(const char *url, int write_batch_max, char *err,
+    size_t errlen);
 
-/* Closes every connection and the backend. */
+/*
+ * Closes every connection and the backend, after the writer thread (group
+ * commit) has answered every transaction queued. No other thread may use
+ * the store any more.
+ */
 void store_close(struct store *s);
+
+/* Counters of writing transactions since store_open. */
+struct store_stats {
+	uint64_t write_txs;     /* committed: their work is durable */
+	uint64_t write_commits; /* commits that made them so (fewer when
+	                           grouped) */
+	uint64_t write_queued;  /* now waiting for the writer thread */
+};
+
+void store_stats(struct store *s, struct store_stats *out);
 
 /* The calling thread's connection, opened on first use; NULL when the
  * backend cannot connect. */
@@ -426,7 +468,10 @@ typedef enum store_status (*store_tx_fn)(struct store_conn *c, void *cls);
  * Runs fn inside a transaction (write=true: a writing one), commits when fn
  * returns STORE_OK, rolls back otherwise and returns fn's status. STORE_BUSY
  * from fn or from commit is retried up to a bounded number of times with a
- * short randomised backoff.
+ * short randomised backoff. With group commit, a writing fn runs on the
+ * store's writer thread (see the top of this file); what fn did is kept
+ * or undone exactly as if it had had a transaction of its own, and
+ * store_tx returns only once it is durable.
  */
 enum store_status store_tx(struct store *s, bool write, store_tx_fn fn,
     void *cls);

@@ -2581,6 +2581,10 @@ static const struct store_ops pg_ops = {
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	/* no group commit: writers do not queue for one lock here, and the
+	 * server flushes concurrent commits together by itself */
+	.sp_begin = NULL,
+	.sp_end = NULL,
 	.user_insert = pg_user_insert,
 	.user_by_email = pg_user_by_email,
 	.user_by_id = pg_user_by_id,

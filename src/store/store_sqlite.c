@@ -51,6 +51,9 @@ enum sq_stmt {
 	SQ_SP_BEGIN,
 	SQ_SP_RELEASE,
 	SQ_SP_ROLLBACK,
+	SQ_GRP_BEGIN,
+	SQ_GRP_RELEASE,
+	SQ_GRP_ROLLBACK,
 	SQ_PING,
 	SQ_USER_INSERT,
 	SQ_USER_BY_EMAIL,
@@ -136,6 +139,11 @@ static const struct {
 	[SQ_SP_BEGIN] = { "savepoint", "SAVEPOINT store_op" },
 	[SQ_SP_RELEASE] = { "release", "RELEASE store_op" },
 	[SQ_SP_ROLLBACK] = { "rollback_to", "ROLLBACK TO store_op" },
+	/* group commit: one per transaction of a group, around the ops' own */
+	[SQ_GRP_BEGIN] = { "group_savepoint", "SAVEPOINT store_group" },
+	[SQ_GRP_RELEASE] = { "group_release", "RELEASE store_group" },
+	[SQ_GRP_ROLLBACK] = { "group_rollback_to",
+	    "ROLLBACK TO store_group" },
 	/* reads the file header, so it fails when the file is unreachable */
 	[SQ_PING] = { "ping", "PRAGMA user_version" },
 
@@ -957,6 +965,49 @@ sq_rollback(struct store_conn *c)
 	if (sqlite3_get_autocommit(q->db))
 		return;
 	(void)sq_run(q, SQ_ROLLBACK);
+}
+
+/*
+ * Group commit (see store.c): one caller's transaction inside the writer's,
+ * as the savepoint store_group. Ops nest their own store_op savepoints
+ * inside it.
+ */
+static enum store_status
+sq_group_sp_begin(struct store_conn *c)
+{
+	struct sq_conn *q = sq(c);
+
+	/* outside a transaction the savepoint would be one, committed alone */
+	if (sqlite3_get_autocommit(q->db)) {
+		sq_log("group_savepoint", "no transaction is open", 0);
+		return STORE_ERROR;
+	}
+	return sq_run(q, SQ_GRP_BEGIN);
+}
+
+static enum store_status
+sq_group_sp_end(struct store_conn *c, bool keep)
+{
+	struct sq_conn *q = sq(c);
+	enum store_status rc;
+
+	/* some errors (I/O, disk full) roll the whole transaction back */
+	if (sqlite3_get_autocommit(q->db)) {
+		sq_log("group_release", "the transaction ended under a "
+		    "callback", 0);
+		return STORE_ERROR;
+	}
+	if (keep) {
+		rc = sq_run(q, SQ_GRP_RELEASE);
+	} else {
+		rc = sq_run(q, SQ_GRP_ROLLBACK);
+		if (rc == STORE_OK)
+			rc = sq_run(q, SQ_GRP_RELEASE);
+	}
+	/* a savepoint that cannot end leaves the group in doubt: end it all */
+	if (rc != STORE_OK)
+		sq_rollback(c);
+	return rc;
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -2277,6 +2328,8 @@ static const struct store_ops sq_ops = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.sp_begin = sq_group_sp_begin,
+	.sp_end = sq_group_sp_end,
 	.user_insert = sq_user_insert,
 	.user_by_email = sq_user_by_email,
 	.user_by_id = sq_user_by_id,

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { startServer, stopAll, test } from './lib/server.mjs';
+import { startServer, stopAll, test, metric } from './lib/server.mjs';
 import {
   TYPES, expectOk, expectError, expectInvalid, expectTimestamp, signup, deviceLogin, b64, randomBytes,
 } from './lib/client.mjs';
@@ -215,6 +215,32 @@ test('20 parallel PUTs without precondition: all 200, versions without gaps or r
   // the stored blob is the one of the response that got the last version
   const last = res.find((r) => r.data.version === g.version);
   assert.equal(g.size, last.data.size);
+});
+
+test('/metrics counts durable writes and the commits that carried them; WRITE_BATCH_MAX=1: one each', async () => {
+  const counts = async (s) => ({
+    txs: await metric(s, 'flamingo_store_write_transactions_total'),
+    commits: await metric(s, 'flamingo_store_commits_total'),
+  });
+  const before = await counts(srv);
+  const res = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? devA : web).put('/api/sync/data/setting',
+    { encrypted_data: b64(randomBytes(16)) })));
+  for (const r of res) expectOk(r);
+  const now = await counts(srv);
+  assert.ok(now.txs - before.txs >= 20, `${now.txs - before.txs} writes counted`);
+  assert.ok(now.commits > before.commits && now.commits - before.commits <= now.txs - before.txs,
+    `${now.commits - before.commits} commits for ${now.txs - before.txs} writes`);
+  assert.equal(await metric(srv, 'flamingo_store_write_queue'), 0);
+
+  const single = await startServer({ env: { WRITE_BATCH_MAX: '1' } });
+  const w = await signup(single);
+  const res1 = await Promise.all(Array.from({ length: 10 }, () => w.put('/api/sync/data/setting',
+    { encrypted_data: b64(randomBytes(16)) })));
+  for (const r of res1) expectOk(r);
+  const one = await counts(single);
+  assert.ok(one.txs >= 10, `${one.txs} writes counted`);
+  assert.equal(one.commits, one.txs);
+  await single.stop();
 });
 
 test('octet-stream PUT with query preconditions; Accept: octet-stream GET with headers', async () => {

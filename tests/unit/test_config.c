@@ -112,6 +112,7 @@ test_defaults(void **state)
 	assert_int_equal(c.json_max_depth, 16);
 	assert_int_equal(c.max_url_bytes, 2048);
 	assert_int_equal(c.longpoll_max_s, 60);
+	assert_int_equal(c.write_batch_max, 64);
 	assert_int_equal(c.threads, 0);
 	assert_int_equal(c.hash_threads, 1);
 	assert_int_equal(c.hash_queue, 32);
@@ -270,6 +271,7 @@ static const struct {
 	{ "JSON_MAX_DEPTH", 2, 64 },
 	{ "MAX_URL_BYTES", 256, 65536 },
 	{ "LONGPOLL_MAX_SECONDS", 1, 300 },
+	{ "WRITE_BATCH_MAX", 1, 1024 },
 	{ "THREADS", 0, 256 },
 	{ "HASH_THREADS", 1, 64 },
 	{ "HASH_QUEUE", 1, 10000 },
@@ -354,7 +356,7 @@ test_int_ranges(void **state)
 	    "--device-poll-interval", "60", "--temp-token-expiry-minutes", "1",
 	    "--session-expiry-days", "3650", "--max-body-bytes", "1048576",
 	    "--max-blob-bytes", "1073741824", "--threads", "256",
-	    "--connection-memory-bytes", "16777216");
+	    "--connection-memory-bytes", "16777216", "--write-batch-max", "1");
 	assert_int_equal(c.hash_threads, 64);
 	assert_int_equal(c.hash_queue, 10000);
 	assert_int_equal(c.connection_timeout_s, 3600);
@@ -372,6 +374,7 @@ test_int_ranges(void **state)
 	assert_int_equal(c.max_blob_bytes, 1073741824);
 	assert_int_equal(c.threads, 256);
 	assert_int_equal(c.connection_memory, 16777216);
+	assert_int_equal(c.write_batch_max, 1);
 }
 
 static void
@@ -544,7 +547,8 @@ test_help_version(void **state)
 		"TURNSTILE_SITE_KEY", "TURNSTILE_SECRET_KEY",
 		"TURNSTILE_VERIFY_URL", "REGISTRATION_OPEN", "MAX_BLOB_BYTES",
 		"MAX_BODY_BYTES", "DATA_REVISIONS", "JSON_MAX_DEPTH",
-		"MAX_URL_BYTES", "LONGPOLL_MAX_SECONDS", "THREADS",
+		"MAX_URL_BYTES", "LONGPOLL_MAX_SECONDS", "WRITE_BATCH_MAX",
+		"THREADS",
 		"HASH_THREADS", "HASH_QUEUE", "CONNECTION_TIMEOUT",
 		"MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP",
 		"CONNECTION_MEMORY_BYTES", "RATE_SIGNUP", "RATE_INIT",

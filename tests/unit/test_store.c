@@ -6,7 +6,7 @@
  * By default it opens a fresh SQLite file in a temporary directory. With
  * STORE_TEST_URL set it runs against that store instead (the tests make
  * their own users and never assume an empty database); the SQLite-only
- * cases (open errors, reopening the file) are then skipped.
+ * cases (open errors, reopening the file, group commit) are then skipped.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -33,6 +34,10 @@
 #define DAY (24 * HOUR)
 #define THREADS 2
 #define INCREMENTS 200
+#define GROUP_MAX 64            /* WRITE_BATCH_MAX's default */
+#define GROUP_THREADS 8
+#define GROUP_WRITES 200
+#define GROUP_CALLERS 6         /* queued behind a held writer */
 
 struct fx {
 	char dir[64];
@@ -207,7 +212,8 @@ group_setup(void **state)
 		    fx->path) > 0);
 	}
 	err[0] = '\0';
-	if ((fx->s = store_open(fx->url, err, sizeof(err))) == NULL) {
+	fx->s = store_open(fx->url, GROUP_MAX, err, sizeof(err));
+	if (fx->s == NULL) {
 		fprintf(stderr, "store_open: %s\n", err);
 		return -1;
 	}
@@ -1352,20 +1358,22 @@ struct worker {
 	int shared_conn;                /* got the main thread's connection */
 };
 
-/* One increment: the head's version + 1, and its event, in one commit. */
+/*
+ * A counter: the head of `type` one version up (keeping `keep` revisions);
+ * *version is the new one.
+ */
 static enum store_status
-tx_increment(struct store_conn *c, void *cls)
+counter_bump(struct store_conn *c, const char *user_id, int type, int keep,
+    int64_t *version)
 {
-	const struct worker *w = cls;
 	struct store_item it;
-	struct store_event ev;
 	enum store_status rc;
 	unsigned char blob[8] = "counter";
 
-	rc = store_call(c, data_head, w->user_id, DT_SETTING, &it);
+	rc = store_call(c, data_head, user_id, type, &it);
 	if (rc == STORE_NOT_FOUND) {
 		memset(&it, 0, sizeof(it));
-		it.type = DT_SETTING;
+		it.type = type;
 	} else if (rc != STORE_OK) {
 		return rc;
 	}
@@ -1373,14 +1381,38 @@ tx_increment(struct store_conn *c, void *cls)
 	it.size = sizeof(blob);
 	it.blob = blob;
 	it.deleted = false;
-	if ((rc = store_call(c, data_write, w->user_id, &it, 2)) != STORE_OK)
+	if ((rc = store_call(c, data_write, user_id, &it, keep)) != STORE_OK)
 		return rc;
+	*version = it.version;
+	return STORE_OK;
+}
+
+/* A data_updated event of the setting type carrying `version`. */
+static enum store_status
+counter_event(struct store_conn *c, const char *user_id, int64_t version)
+{
+	struct store_event ev;
+
 	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.user_id, w->user_id, STORE_ID_LEN + 1);
-	memcpy(ev.type, "data_updated", sizeof("data_updated"));
+	copy(ev.user_id, sizeof(ev.user_id), user_id);
+	copy(ev.type, sizeof(ev.type), "data_updated");
 	ev.data_type = DT_SETTING;
-	ev.version = it.version;
+	ev.version = version;
 	return store_call(c, event_insert, &ev);
+}
+
+/* One increment: the head's version + 1, and its event, in one commit. */
+static enum store_status
+tx_increment(struct store_conn *c, void *cls)
+{
+	const struct worker *w = cls;
+	enum store_status rc;
+	int64_t v;
+
+	rc = counter_bump(c, w->user_id, DT_SETTING, 2, &v);
+	if (rc != STORE_OK)
+		return rc;
+	return counter_event(c, w->user_id, v);
 }
 
 static void *
@@ -1607,6 +1639,297 @@ test_event_commit_order(void **state)
 	arena_free(a);
 }
 
+/* ---- group commit ---------------------------------------------------------- */
+
+/* Whether writes of this store are grouped (SQLite with GROUP_MAX > 1). */
+static bool
+grouping(struct fx *fx)
+{
+	return strcmp(store_backend(fx->s), "sqlite") == 0;
+}
+
+struct gwriter {
+	struct store *s;
+	const char *user_id;
+	int thread;
+	int i;                          /* the write in progress */
+	int failures;
+};
+
+/*
+ * One write: the shared counter (data head) + 1, and an event tagged with
+ * this thread and write, so that each write's effect can be found once.
+ */
+static enum store_status
+tx_group_write(struct store_conn *c, void *cls)
+{
+	const struct gwriter *w = cls;
+	enum store_status rc;
+	int64_t v;
+
+	rc = counter_bump(c, w->user_id, DT_HISTORY, 1, &v);
+	if (rc != STORE_OK)
+		return rc;
+	return counter_event(c, w->user_id,
+	    (int64_t)w->thread * GROUP_WRITES + w->i + 1);
+}
+
+static void *
+gwriter_run(void *p)
+{
+	struct gwriter *w = p;
+
+	for (w->i = 0; w->i < GROUP_WRITES; w->i++)
+		if (store_tx(w->s, true, tx_group_write, w) != STORE_OK)
+			w->failures++;
+	return NULL;
+}
+
+/* n writers on s at once, each GROUP_WRITES writes; none may fail. */
+static void
+gwriters(struct store *s, const char *user_id, size_t n)
+{
+	struct gwriter w[GROUP_THREADS];
+	pthread_t th[GROUP_THREADS];
+	size_t i;
+
+	assert_true(n <= GROUP_THREADS);
+	for (i = 0; i < n; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].s = s;
+		w[i].user_id = user_id;
+		w[i].thread = (int)i;
+		assert_int_equal(pthread_create(&th[i], NULL, gwriter_run,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < n; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
+/*
+ * Many threads writing at once: every write lands exactly once, the
+ * read-modify-write of each sees every earlier one, and (grouped) fewer
+ * commits than transactions carried them.
+ */
+static void
+test_group_many(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct store_stats before, after;
+	struct store_item head;
+	struct store_event *evs;
+	struct arena *a;
+	int seen[GROUP_THREADS * GROUP_WRITES];
+	size_t n, i;
+
+	assert_non_null(a = arena_new());
+	new_user(c, &u);
+	store_stats(fx->s, &before);
+	gwriters(fx->s, u.id, GROUP_THREADS);
+	store_stats(fx->s, &after);
+
+	assert_int_equal(store_call(c, data_head, u.id, DT_HISTORY, &head),
+	    STORE_OK);
+	assert_int_equal(head.version, GROUP_THREADS * GROUP_WRITES);
+	assert_int_equal(store_call(c, event_list, u.id, 0, 100000, a, &evs,
+	    &n), STORE_OK);
+	assert_int_equal(n, GROUP_THREADS * GROUP_WRITES);
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i++) {
+		assert_true(evs[i].version >= 1 &&
+		    evs[i].version <= GROUP_THREADS * GROUP_WRITES);
+		seen[evs[i].version - 1]++;
+	}
+	for (i = 0; i < GROUP_THREADS * GROUP_WRITES; i++)
+		assert_int_equal(seen[i], 1);
+
+	assert_int_equal(after.write_txs - before.write_txs,
+	    GROUP_THREADS * GROUP_WRITES);
+	assert_int_equal(after.write_queued, 0);
+	if (grouping(fx))
+		assert_true(after.write_commits - before.write_commits <
+		    after.write_txs - before.write_txs);
+	else
+		assert_int_equal(after.write_commits - before.write_commits,
+		    after.write_txs - before.write_txs);
+	arena_free(a);
+}
+
+/*
+ * One group with mixed outcomes. The writer is held inside a first
+ * transaction until GROUP_CALLERS more are queued, so that those make one
+ * group: a failing member leaves no trace and changes nothing for the
+ * others, a busy one is run again, each caller gets its own answer.
+ */
+struct gmember {
+	struct store *s;
+	struct store_device d;
+	enum store_status result;       /* what the callback answers */
+	int busy_first;                 /* calls that answer STORE_BUSY */
+	int calls;
+	enum store_status got;          /* what store_tx answered */
+	/* the holder only */
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	bool *held, *go;
+};
+
+static enum store_status
+tx_group_member(struct store_conn *c, void *cls)
+{
+	struct gmember *m = cls;
+	enum store_status rc;
+
+	m->calls++;
+	if ((rc = store_call(c, device_insert, &m->d)) != STORE_OK)
+		return rc;
+	if (m->mu != NULL) {
+		pthread_mutex_lock(m->mu);
+		*m->held = true;
+		pthread_cond_broadcast(m->cv);
+		while (!*m->go)
+			pthread_cond_wait(m->cv, m->mu);
+		pthread_mutex_unlock(m->mu);
+	}
+	if (m->calls <= m->busy_first)
+		return STORE_BUSY;
+	return m->result;
+}
+
+static void *
+gmember_run(void *p)
+{
+	struct gmember *m = p;
+
+	m->got = store_tx(m->s, true, tx_group_member, m);
+	return NULL;
+}
+
+static void
+test_group_mixed(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct gmember hold, m[GROUP_CALLERS];
+	pthread_t th_hold, th[GROUP_CALLERS];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	bool held = false, go = false;
+	struct store_stats before, st;
+	struct store_device got;
+	const struct timespec tick = { 0, 1000000 };
+	static const enum store_status results[GROUP_CALLERS] = {
+		STORE_OK, STORE_ABORT, STORE_OK, STORE_NOT_FOUND, STORE_OK,
+		STORE_OK
+	};
+	size_t i;
+
+	if (!grouping(fx))
+		skip();
+	new_user(c, &u);
+	store_stats(fx->s, &before);
+
+	memset(&hold, 0, sizeof(hold));
+	hold.s = fx->s;
+	new_device(c, u.id, T0, &hold.d);
+	uuid_generate(hold.d.id);
+	hold.result = STORE_OK;
+	hold.mu = &mu;
+	hold.cv = &cv;
+	hold.held = &held;
+	hold.go = &go;
+	assert_int_equal(pthread_create(&th_hold, NULL, gmember_run, &hold),
+	    0);
+	pthread_mutex_lock(&mu);
+	while (!held)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+
+	for (i = 0; i < GROUP_CALLERS; i++) {
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].s = fx->s;
+		m[i].d = hold.d;
+		uuid_generate(m[i].d.id);
+		m[i].result = results[i];
+		/* the last one is busy once: it runs again, alone */
+		m[i].busy_first = i == GROUP_CALLERS - 1 ? 1 : 0;
+		assert_int_equal(pthread_create(&th[i], NULL, gmember_run,
+		    &m[i]), 0);
+	}
+	/* readiness, not time: every caller is queued behind the held one */
+	do {
+		store_stats(fx->s, &st);
+		if (st.write_queued < GROUP_CALLERS)
+			(void)nanosleep(&tick, NULL);
+	} while (st.write_queued < GROUP_CALLERS);
+
+	pthread_mutex_lock(&mu);
+	go = true;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	assert_int_equal(pthread_join(th_hold, NULL), 0);
+	for (i = 0; i < GROUP_CALLERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+
+	assert_int_equal(hold.got, STORE_OK);
+	assert_int_equal(hold.calls, 1);
+	assert_int_equal(store_call(c, device_get, u.id, hold.d.id, &got),
+	    STORE_OK);
+	for (i = 0; i < GROUP_CALLERS; i++) {
+		assert_int_equal(m[i].got, results[i]);
+		assert_int_equal(m[i].calls, 1 + m[i].busy_first);
+		assert_int_equal(store_call(c, device_get, u.id, m[i].d.id,
+		    &got), results[i] == STORE_OK ? STORE_OK :
+		    STORE_NOT_FOUND);
+	}
+	/*
+	 * Commits: the held one alone; the group of GROUP_CALLERS less the
+	 * busy member; that member's second round. Failures commit nothing.
+	 */
+	store_stats(fx->s, &st);
+	assert_int_equal(st.write_commits - before.write_commits, 3);
+	assert_int_equal(st.write_txs - before.write_txs, 1 + 4);
+	assert_int_equal(st.write_queued, 0);
+	pthread_cond_destroy(&cv);
+	pthread_mutex_destroy(&mu);
+}
+
+/* WRITE_BATCH_MAX=1: no grouping, one commit per write. */
+static void
+test_group_off(void **state)
+{
+	struct fx *fx = *state;
+	struct store *s;
+	struct store_conn *c;
+	struct store_user u;
+	struct store_stats st;
+	struct store_item head;
+	char err[512];
+
+	assert_non_null(s = store_open(fx->url, 1, err, sizeof(err)));
+	assert_non_null(c = store_conn(s));
+	new_user(c, &u);
+	gwriters(s, u.id, 2);
+	assert_int_equal(store_call(c, data_head, u.id, DT_HISTORY, &head),
+	    STORE_OK);
+	assert_int_equal(head.version, 2 * GROUP_WRITES);
+	store_stats(s, &st);
+	assert_int_equal(st.write_txs, 2 * GROUP_WRITES);
+	assert_int_equal(st.write_commits, 2 * GROUP_WRITES);
+	store_close(s);
+
+	/* out of range */
+	assert_null(store_open(fx->url, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "write batch"));
+	assert_null(store_open(fx->url, STORE_WRITE_BATCH_LIMIT + 1, err,
+	    sizeof(err)));
+}
+
 /* ---- SQLite only: opening ---------------------------------------------------- */
 
 static void
@@ -1616,7 +1939,7 @@ expect_open_error(const char *url, const char *want, const char *never)
 	char err[512];
 
 	err[0] = '\0';
-	s = store_open(url, err, sizeof(err));
+	s = store_open(url, GROUP_MAX, err, sizeof(err));
 	assert_null(s);
 	if (strstr(err, want) == NULL)
 		fail_msg("store_open(%s): '%s' lacks '%s'", url, err, want);
@@ -1678,7 +2001,7 @@ test_reopen(void **state)
 		skip();
 	assert_true(fx->kept_user[0] != '\0');
 	/* a second opener (another process, say) while the first runs */
-	second = store_open(fx->url, err, sizeof(err));
+	second = store_open(fx->url, GROUP_MAX, err, sizeof(err));
 	assert_non_null(second);
 	c = store_conn(second);
 	assert_non_null(c);
@@ -1687,7 +2010,7 @@ test_reopen(void **state)
 	store_close(second);
 
 	store_close(fx->s);
-	fx->s = store_open(fx->url, err, sizeof(err));
+	fx->s = store_open(fx->url, GROUP_MAX, err, sizeof(err));
 	assert_non_null(fx->s);
 	assert_string_equal(store_backend(fx->s), "sqlite");
 	c = store_conn(fx->s);
@@ -1718,6 +2041,9 @@ main(void)
 		cmocka_unit_test(test_tx),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_event_commit_order),
+		cmocka_unit_test(test_group_many),
+		cmocka_unit_test(test_group_mixed),
+		cmocka_unit_test(test_group_off),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_reopen),
 	};
