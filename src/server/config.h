@@ -68,7 +68,7 @@ struct config {
 
 	int write_batch_max;        /* WRITE_BATCH_MAX (1..1024, 64): SQLite
 	                               write transactions per commit */
-	int threads;                /* THREADS (0 = one per core) */
+	int threads;                /* THREADS (0 = automatic, http.c) */
 	int hash_threads;           /* HASH_THREADS (1..64, 1) */
 	int hash_queue;             /* HASH_QUEUE (1..10000, 32) */
 	int connection_timeout_s;   /* CONNECTION_TIMEOUT (1..3600, 30) */

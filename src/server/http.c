@@ -24,6 +24,10 @@
 #include "server.h"
 #include "web.h"
 
+/* THREADS=0: workers per core on SQLite and on PostgreSQL, at most */
+#define HTTP_THREADS_PER_CORE 8
+#define HTTP_THREADS_PER_CORE_PG 4
+#define HTTP_THREADS_AUTO_MAX 64
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
 /* a chunked body past its cap is dropped up to the cap plus this more */
@@ -1199,8 +1203,22 @@ http_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 
 	if (threads <= 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		bool pg = strcmp(store_backend(srv->store), "postgres") == 0;
 
-		threads = n > 0 ? (int)n : 1;
+		/*
+		 * A worker waits for its request's durable commit, and all the
+		 * connections it serves wait with it: the default is several
+		 * workers per core, so that many writes share one commit
+		 * (group commit, docs/OPERATIONS.md) while the others go on.
+		 * On PostgreSQL each worker holds a database connection, so
+		 * fewer.
+		 */
+		if (n < 1)
+			n = 1;
+		threads = (int)(pg ? n * HTTP_THREADS_PER_CORE_PG :
+		    n * HTTP_THREADS_PER_CORE);
+		if (threads > HTTP_THREADS_AUTO_MAX)
+			threads = HTTP_THREADS_AUTO_MAX;
 	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL) {
