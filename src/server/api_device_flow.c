@@ -35,6 +35,14 @@ copy_str(char *dst, size_t cap, const char *src, const char *dflt)
 
 /* ---- init --------------------------------------------------------------- */
 
+/* The request's row: a write like any other, through store_tx (on SQLite
+ * it joins a group commit). */
+static enum store_status
+devreq_insert_tx(struct store_conn *c, void *cls)
+{
+	return store_call(c, devreq_insert, (struct store_devreq *)cls);
+}
+
 static const struct jfield init_fields[] = {
 	{ "device_name", JF_STRING, false, 0, STORE_NAME_MAX },
 	{ "platform", JF_STRING, false, 0, STORE_NAME_MAX },
@@ -89,7 +97,7 @@ api_sync_init(struct req *r)
 	/* 20^8 codes: a collision among live requests is rare; retry it. */
 	for (tries = 0; tries < 5 && st == STORE_EXISTS; tries++) {
 		user_code_generate(d.user_code);
-		st = store_call(r->db, devreq_insert, &d);
+		st = store_tx(r->srv->store, true, devreq_insert_tx, &d);
 	}
 	if (st != STORE_OK) {
 		reply_store_error(r, st);
