@@ -141,7 +141,7 @@ static const struct setting settings[] = {
 	INT("MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 1, 100000, "64",
 	    "open connections per client IP at most"),
 	I64("CONNECTION_MEMORY_BYTES", connection_memory, 8192, 16777216,
-	    "65536", "memory for headers and buffers per connection, bytes"),
+	    "16384", "memory for headers and buffers per connection, bytes"),
 	RATE("RATE_SIGNUP", RATE_SIGNUP_IP, false, "20/3600",
 	    "signups per IP, N/SECONDS (N = 0: off)"),
 	RATE("RATE_INIT", RATE_INIT_IP, false, "30/600",
