@@ -128,8 +128,8 @@ static const struct setting settings[] = {
 	    "64", "SQLite: most write transactions per durable commit (1: "
 	    "each its own)"),
 	INT("THREADS", threads, 0, 256, "0",
-	    "HTTP worker threads (0: 8 per core on SQLite, 4 on PostgreSQL, "
-	    "at most 64)"),
+	    "HTTP worker threads (0: 8 per core on SQLite, at most 64; one "
+	    "per core on PostgreSQL)"),
 	INT("HASH_THREADS", hash_threads, 1, 64, "1",
 	    "password hashing threads"),
 	INT("HASH_QUEUE", hash_queue, 1, 10000, "32",

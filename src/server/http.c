@@ -24,9 +24,11 @@
 #include "server.h"
 #include "web.h"
 
-/* THREADS=0: workers per core on SQLite and on PostgreSQL, at most */
+/* THREADS=0: workers per core on SQLite (at most the max), and on
+ * PostgreSQL, where each holds a database connection and commits are not
+ * grouped by us (PostgreSQL flushes concurrent commits together itself) */
 #define HTTP_THREADS_PER_CORE 8
-#define HTTP_THREADS_PER_CORE_PG 4
+#define HTTP_THREADS_PER_CORE_PG 1
 #define HTTP_THREADS_AUTO_MAX 64
 #define JSON_TYPE "application/json; charset=utf-8"
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
@@ -1210,8 +1212,8 @@ http_start(struct server *srv, uint16_t *port, char *err, size_t errlen)
 		 * connections it serves wait with it: the default is several
 		 * workers per core, so that many writes share one commit
 		 * (group commit, docs/OPERATIONS.md) while the others go on.
-		 * On PostgreSQL each worker holds a database connection, so
-		 * fewer.
+		 * On PostgreSQL one per core, as more bought nothing there and
+		 * each holds a database connection.
 		 */
 		if (n < 1)
 			n = 1;

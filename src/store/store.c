@@ -49,6 +49,10 @@ struct store_wreq {
 	enum store_status rc;           /* the answer, once answered */
 	int attempt;                    /* busy tries so far */
 	bool kept;                      /* ran and kept in the open group */
+	bool failed;                    /* failed after an earlier member was
+	                                   kept: its answer (frc) stands only
+	                                   if that work commits */
+	enum store_status frc;
 	bool answered;                  /* the writer's own mark */
 	bool done;                      /* under wlock: the caller may go */
 	struct store_wreq *next;
@@ -486,6 +490,7 @@ store_group_answer(struct store_group *gr, struct store_wreq *w,
 	w->rc = rc;
 	w->answered = true;
 	w->kept = false;
+	w->failed = false;
 	gr->left--;
 }
 
@@ -504,16 +509,20 @@ store_group_busy(struct store_group *gr, struct store_wreq *w)
 /*
  * The transaction ended before its commit: what the members kept so far is
  * gone, so they run again in the next round (their callbacks are safe to
- * repeat). Every round that ends so answers or counts a try of at least
- * one member, so the group ends.
+ * repeat), and so do the members that failed after one of them was kept:
+ * their failure may have come from work that never committed (a conflict
+ * with a write that is gone). Every round that ends so answers or counts a
+ * try of at least one member, so the group ends.
  */
 static void
 store_group_lost(struct store_group *gr, size_t upto)
 {
 	size_t i;
 
-	for (i = 0; i < upto; i++)
+	for (i = 0; i < upto; i++) {
 		gr->g[i]->kept = false;
+		gr->g[i]->failed = false;
+	}
 }
 
 /*
@@ -558,7 +567,14 @@ store_group_round(struct store *s, struct store_conn *c,
 				kept++;
 			} else if (rc == STORE_BUSY) {
 				store_group_busy(gr, w);
+				gr->backoff = true;
+			} else if (kept > 0) {
+				/* it saw earlier members' work: its answer
+				 * waits for the commit */
+				w->failed = true;
+				w->frc = rc;
 			} else {
+				/* it saw committed data only */
 				store_group_answer(gr, w, rc);
 			}
 			continue;
@@ -572,7 +588,7 @@ store_group_round(struct store *s, struct store_conn *c,
 			store_group_busy(gr, w);
 		else
 			store_group_answer(gr, w, rc);
-		gr->backoff = rc == STORE_BUSY;
+		gr->backoff = gr->backoff || rc == STORE_BUSY;
 		return;
 	}
 	if (kept == 0) {
@@ -586,6 +602,14 @@ store_group_round(struct store *s, struct store_conn *c,
 		atomic_fetch_add(&s->write_commits, 1);
 	for (i = 0; i < gr->n; i++) {
 		w = gr->g[i];
+		if (w->failed) {
+			/* final once what it saw committed; else it runs
+			 * again */
+			w->failed = false;
+			if (rc == STORE_OK)
+				store_group_answer(gr, w, w->frc);
+			continue;
+		}
 		if (!w->kept)
 			continue;
 		if (rc == STORE_OK) {
@@ -597,7 +621,7 @@ store_group_round(struct store *s, struct store_conn *c,
 			store_group_answer(gr, w, rc);
 		}
 	}
-	gr->backoff = rc == STORE_BUSY;
+	gr->backoff = gr->backoff || rc == STORE_BUSY;
 }
 
 /* Runs group g[0..n) to its end and wakes each of its callers. */
@@ -694,11 +718,17 @@ store_tx_grouped(struct store *s, store_tx_fn fn, void *cls)
 enum store_status
 store_tx(struct store *s, bool write, store_tx_fn fn, void *cls)
 {
-	/*
-	 * On the writer itself (a callback calling store_tx) the open group
-	 * makes begin fail, as a nested transaction does on any thread.
-	 */
-	if (write && s->grouped && !pthread_equal(pthread_self(), s->writer))
-		return store_tx_grouped(s, fn, cls);
+	if (s->grouped) {
+		/*
+		 * On the writer itself, only a callback can call store_tx: it
+		 * runs inside that callback's savepoint, part of its work (a
+		 * BEGIN here would fail, and its rollback would end the whole
+		 * group's transaction).
+		 */
+		if (pthread_equal(pthread_self(), s->writer))
+			return fn(store_conn(s), cls);
+		if (write)
+			return store_tx_grouped(s, fn, cls);
+	}
 	return store_tx_here(s, write, fn, cls);
 }

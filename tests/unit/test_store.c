@@ -1899,6 +1899,139 @@ test_group_mixed(void **state)
 	pthread_mutex_destroy(&mu);
 }
 
+/*
+ * A failure that saw an earlier member's work is not final until that work
+ * commits. In one group: A inserts a device; B refuses (STORE_EXISTS) when
+ * A's device is there, else inserts its own; C ends the whole transaction
+ * (as an I/O error would) and fails. A and B run again without C; A now
+ * refuses (as a client whose precondition no longer holds would), so B
+ * finds no device of A's and succeeds: its first refusal was about work
+ * that never committed and must not have been its answer.
+ */
+struct dirty {
+	struct store *s;
+	const char *user_id;
+	struct store_device a, b;
+	int role;                       /* 'A', 'B' or 'C' */
+	int calls;
+	enum store_status got;
+};
+
+static enum store_status
+tx_dirty(struct store_conn *c, void *cls)
+{
+	struct dirty *d = cls;
+	struct store_device dev;
+	enum store_status st;
+
+	d->calls++;
+	switch (d->role) {
+	case 'A':
+		if (d->calls > 1)
+			return STORE_ABORT;
+		return store_call(c, device_insert, &d->a);
+	case 'B':
+		st = store_call(c, device_get, d->user_id, d->a.id, &dev);
+		if (st == STORE_OK)
+			return STORE_EXISTS;
+		if (st != STORE_NOT_FOUND)
+			return st;
+		return store_call(c, device_insert, &d->b);
+	default:
+		c->ops->rollback(c);
+		return STORE_ERROR;
+	}
+}
+
+static void *
+dirty_run(void *p)
+{
+	struct dirty *d = p;
+
+	d->got = store_tx(d->s, true, tx_dirty, d);
+	return NULL;
+}
+
+static void
+test_group_no_dirty_failure(void **state)
+{
+	struct fx *fx = *state;
+	struct store_conn *c = conn(state);
+	struct store_user u;
+	struct gmember hold;
+	struct dirty m[3];
+	pthread_t th_hold, th[3];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	bool held = false, go = false;
+	struct store_stats st;
+	struct store_device got, da, db;
+	const struct timespec tick = { 0, 1000000 };
+	size_t i;
+
+	if (!grouping(fx))
+		skip();
+	new_user(c, &u);
+	memset(&hold, 0, sizeof(hold));
+	hold.s = fx->s;
+	new_device(c, u.id, T0, &hold.d);
+	uuid_generate(hold.d.id);
+	hold.result = STORE_OK;
+	hold.mu = &mu;
+	hold.cv = &cv;
+	hold.held = &held;
+	hold.go = &go;
+	assert_int_equal(pthread_create(&th_hold, NULL, gmember_run, &hold),
+	    0);
+	pthread_mutex_lock(&mu);
+	while (!held)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+
+	/* A's device and B's, both of the held one's user */
+	da = hold.d;
+	uuid_generate(da.id);
+	db = hold.d;
+	uuid_generate(db.id);
+	/* queued one after the other: the group runs A, B, C in order */
+	for (i = 0; i < 3; i++) {
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].s = fx->s;
+		m[i].user_id = u.id;
+		m[i].a = da;
+		m[i].b = db;
+		m[i].role = "ABC"[i];
+		assert_int_equal(pthread_create(&th[i], NULL, dirty_run,
+		    &m[i]), 0);
+		do {
+			store_stats(fx->s, &st);
+			if (st.write_queued < i + 1)
+				(void)nanosleep(&tick, NULL);
+		} while (st.write_queued < i + 1);
+	}
+
+	pthread_mutex_lock(&mu);
+	go = true;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	assert_int_equal(pthread_join(th_hold, NULL), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+
+	assert_int_equal(m[2].got, STORE_ERROR);
+	assert_int_equal(m[2].calls, 1);
+	assert_int_equal(m[0].got, STORE_ABORT);
+	assert_int_equal(m[0].calls, 2);
+	assert_int_equal(m[1].got, STORE_OK);
+	assert_int_equal(m[1].calls, 2);
+	assert_int_equal(store_call(c, device_get, u.id, m[0].a.id, &got),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_call(c, device_get, u.id, m[1].b.id, &got),
+	    STORE_OK);
+	pthread_cond_destroy(&cv);
+	pthread_mutex_destroy(&mu);
+}
+
 /* WRITE_BATCH_MAX=1: no grouping, one commit per write. */
 static void
 test_group_off(void **state)
@@ -2043,6 +2176,7 @@ main(void)
 		cmocka_unit_test(test_event_commit_order),
 		cmocka_unit_test(test_group_many),
 		cmocka_unit_test(test_group_mixed),
+		cmocka_unit_test(test_group_no_dirty_failure),
 		cmocka_unit_test(test_group_off),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_reopen),
