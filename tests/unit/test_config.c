@@ -119,7 +119,7 @@ test_defaults(void **state)
 	assert_int_equal(c.connection_timeout_s, 30);
 	assert_int_equal(c.max_connections, 1024);
 	assert_int_equal(c.max_connections_per_ip, 64);
-	assert_int_equal(c.connection_memory, 64 * 1024);
+	assert_int_equal(c.connection_memory, 16 * 1024);
 	assert_int_equal(c.n_trusted_proxies, 0);
 	assert_string_equal(c.metrics_token, "");
 	assert_true(c.log_requests);
