@@ -1515,6 +1515,18 @@ event_from_json(json_t *it, fls_event *e)
 	return 0;
 }
 
+/* What the long-poll and the stream hand on when events were pruned: a
+ * "resync" event whose id is the server's `next`. */
+static void
+resync_event(fls_event *e, int64_t next)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = next;
+	snprintf(e->type, sizeof(e->type), "resync");
+	e->data_type = -1;
+	e->version = -1;
+}
+
 fls_status
 fls_events_wait(fls_client *c, int64_t after, int wait_s, fls_event *events,
     size_t cap, size_t *n, int64_t *next)
@@ -1546,11 +1558,7 @@ fls_events_wait(fls_client *c, int64_t after, int wait_s, fls_event *events,
 			st = fail(c, FLS_ERR_ARG, "no room for the resync event");
 			goto done;
 		}
-		memset(&events[0], 0, sizeof(events[0]));
-		events[0].id = nx;
-		snprintf(events[0].type, sizeof(events[0].type), "resync");
-		events[0].data_type = -1;
-		events[0].version = -1;
+		resync_event(&events[0], nx);
 		*n = 1;
 		*next = nx;
 		goto done;
@@ -1622,11 +1630,7 @@ stream_on_event(void *arg, const struct sse_event *ev)
 			s->st = protocol(s->c, "resync event");
 			goto done;
 		}
-		memset(&e, 0, sizeof(e));
-		e.id = next;
-		snprintf(e.type, sizeof(e.type), "resync");
-		e.data_type = -1;
-		e.version = -1;
+		resync_event(&e, next);
 		s->cursor = next;
 		stop = s->cb(s->arg, FLS_STREAM_RESYNC, &e);
 	} else {

@@ -255,7 +255,7 @@ api_auth_signup(struct req *r)
 			return;
 		}
 		if (!rate_take_or_reply(r, RATE_SIGNUP_IP,
-		    arena_printf(r->arena, "signup:ip:%s", r->rate_ip)))
+		    arena_printf(r->arena, "signup:ip:%s", req_rate_ip(r))))
 			return;
 		if ((c = db_or_reply(r)) == NULL)
 			return;
@@ -356,7 +356,7 @@ api_auth_login(struct req *r)
 		}
 		ls->acct_key = arena_printf(r->arena, "login:acct:%s",
 		    ls->email);
-		ls->ip_key = arena_printf(r->arena, "login:ip:%s", r->rate_ip);
+		ls->ip_key = arena_printf(r->arena, "login:ip:%s", req_rate_ip(r));
 		/* Every attempt counts before the slow check, so parallel
 		 * guesses cannot slip past the limit; success gives it back. */
 		if (!rate_take_or_reply(r, RATE_LOGIN_IP, ls->ip_key) ||
@@ -554,7 +554,7 @@ api_auth_verify_turnstile(struct req *r)
 		}
 		/* each check is an outbound call: limited like signups */
 		if (!rate_take_or_reply(r, RATE_SIGNUP_IP, arena_printf(
-		    r->arena, "turnstile:ip:%s", r->rate_ip)))
+		    r->arena, "turnstile:ip:%s", req_rate_ip(r))))
 			return;
 		if ((j = new_job(r)) == NULL)
 			return;

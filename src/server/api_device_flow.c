@@ -73,7 +73,7 @@ api_sync_init(struct req *r)
 		}
 	}
 	if (!rate_take_or_reply(r, RATE_INIT_IP,
-	    arena_printf(r->arena, "init:ip:%s", r->rate_ip)))
+	    arena_printf(r->arena, "init:ip:%s", req_rate_ip(r))))
 		return;
 	if (db_or_reply(r) == NULL)
 		return;
@@ -127,7 +127,7 @@ code_user_key(struct req *r)
 static const char *
 code_ip_key(struct req *r)
 {
-	return arena_printf(r->arena, "code:ip:%s", r->rate_ip);
+	return arena_printf(r->arena, "code:ip:%s", req_rate_ip(r));
 }
 
 /*

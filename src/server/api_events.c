@@ -356,7 +356,7 @@ api_events_stream(struct req *r)
 	enum store_status st;
 	enum events_admit adm;
 	int64_t after = -1, last;
-	bool missed = false;
+	bool missed = false, bearer;
 	char hello[64];
 	int n;
 
@@ -387,16 +387,11 @@ api_events_stream(struct req *r)
 	 * session; both fit whole */
 	_Static_assert(TOKEN_HASH_LEN <= EVENTS_OWNER_MAX &&
 	    STORE_ID_LEN <= EVENTS_OWNER_MAX, "stream owners fit");
-	if (r->auth.kind == AUTH_BEARER)
-		adm = events_stream_begin(srv->hub, r, r->auth.user_id,
-		    r->auth.device_id, strlen(r->auth.device_id),
-		    stream_wake_at(s), srv->cfg.streams_max,
-		    srv->cfg.streams_per_user);
-	else
-		adm = events_stream_begin(srv->hub, r, r->auth.user_id,
-		    r->auth.token_hash, sizeof(r->auth.token_hash),
-		    stream_wake_at(s), srv->cfg.streams_max,
-		    srv->cfg.streams_per_user);
+	bearer = r->auth.kind == AUTH_BEARER;
+	adm = events_stream_begin(srv->hub, r, r->auth.user_id,
+	    bearer ? (const void *)r->auth.device_id : r->auth.token_hash,
+	    bearer ? strlen(r->auth.device_id) : sizeof(r->auth.token_hash),
+	    stream_wake_at(s), srv->cfg.streams_max, srv->cfg.streams_per_user);
 	if (adm == EVENTS_FULL || adm == EVENTS_USER_FULL) {
 		req_add_header(r, "Retry-After", "30");
 		reply_error(r, 429, "rate_limited", adm == EVENTS_FULL ?

@@ -596,29 +596,33 @@ client_ip(struct req *r)
  * whole network (a /64 usually: RATE_IPV6_PREFIX), so counting per
  * address would hand it 2^64 budgets; it counts as its network. An
  * IPv4-mapped IPv6 address counts as the IPv4 address; IPv4 as itself.
+ * Worked out on first use: most requests count nothing per IP.
  */
-static void
-rate_ip(struct req *r)
+const char *
+req_rate_ip(struct req *r)
 {
 	struct in6_addr in6;
 	unsigned char *a = in6.s6_addr;
 	char net[INET6_ADDRSTRLEN];
 	int bits = r->srv->cfg.rate_ipv6_prefix, i;
 
+	if (r->rate_ip[0] != '\0')
+		return r->rate_ip;
 	snprintf(r->rate_ip, sizeof(r->rate_ip), "%s", r->ip);
 	if (inet_pton(AF_INET6, r->ip, &in6) != 1)
-		return;
+		return r->rate_ip;
 	if (IN6_IS_ADDR_V4MAPPED(&in6)) {
 		inet_ntop(AF_INET, a + 12, r->rate_ip, sizeof(r->rate_ip));
-		return;
+		return r->rate_ip;
 	}
 	if (bits >= 128)
-		return;
+		return r->rate_ip;
 	for (i = bits / 8; i < 16; i++)
 		a[i] &= i == bits / 8 ? (unsigned char)(0xff << (8 - bits % 8)) :
 		    0;
 	if (inet_ntop(AF_INET6, &in6, net, sizeof(net)) != NULL)
 		snprintf(r->rate_ip, sizeof(r->rate_ip), "%s/%d", net, bits);
+	return r->rate_ip;
 }
 
 /*
@@ -1015,7 +1019,6 @@ begin_request(struct req *r, const char *url, const char *method,
 
 	r->method = method;
 	client_ip(r);
-	rate_ip(r);
 	r->user_agent = req_header(r, "User-Agent");
 	if (r->user_agent != NULL)
 		r->user_agent = clean_text(r->arena, r->user_agent,

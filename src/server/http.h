@@ -64,8 +64,7 @@ struct req {
 	const char *path;              /* without the query string */
 	const char *params[REQ_MAX_PARAMS]; /* :captures of the pattern */
 	char ip[64];                   /* client, after trusted proxies */
-	char rate_ip[72];              /* what per-IP limits count: ip, or
-	                                  its IPv6 network (rate_ip()) */
+	char rate_ip[72];              /* req_rate_ip()'s, once asked */
 	const char *user_agent;        /* capped copy, or NULL */
 
 	unsigned char *body;           /* NUL-terminated; NULL when none */
@@ -169,6 +168,9 @@ void req_add_header(struct req *r, const char *name, const char *value);
 
 /* A request header, or NULL. */
 const char *req_header(struct req *r, const char *name);
+/* What per-IP limits count the client under: its address, or for IPv6
+ * its network (RATE_IPV6_PREFIX). */
+const char *req_rate_ip(struct req *r);
 
 /* A query argument, or NULL. */
 const char *req_query(struct req *r, const char *name);

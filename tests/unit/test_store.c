@@ -1809,20 +1809,77 @@ gmember_run(void *p)
 	return NULL;
 }
 
+/* A first writing transaction (a device of user_id) that holds the writer
+ * inside its callback until release_writer(). */
+struct holder {
+	struct gmember m;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool held, go;
+};
+
+static void
+hold_writer(struct holder *h, struct store *s, struct store_conn *c,
+    const char *user_id)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	h->m.s = s;
+	new_device(c, user_id, T0, &h->m.d);
+	uuid_generate(h->m.d.id);
+	h->m.result = STORE_OK;
+	h->m.mu = &h->mu;
+	h->m.cv = &h->cv;
+	h->m.held = &h->held;
+	h->m.go = &h->go;
+	assert_int_equal(pthread_create(&h->th, NULL, gmember_run, &h->m), 0);
+	pthread_mutex_lock(&h->mu);
+	while (!h->held)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Lets the held transaction go and waits for its caller. */
+static void
+release_writer(struct holder *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->go = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	assert_int_equal(pthread_join(h->th, NULL), 0);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+}
+
+/* Readiness, not time: waits until n writing transactions are queued. */
+static void
+wait_queued(struct store *s, uint64_t n)
+{
+	const struct timespec tick = { 0, 1000000 };
+	struct store_stats st;
+
+	for (;;) {
+		store_stats(s, &st);
+		if (st.write_queued >= n)
+			return;
+		(void)nanosleep(&tick, NULL);
+	}
+}
+
 static void
 test_group_mixed(void **state)
 {
 	struct fx *fx = *state;
 	struct store_conn *c = conn(state);
 	struct store_user u;
-	struct gmember hold, m[GROUP_CALLERS];
-	pthread_t th_hold, th[GROUP_CALLERS];
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	bool held = false, go = false;
+	struct holder h;
+	struct gmember m[GROUP_CALLERS];
+	pthread_t th[GROUP_CALLERS];
 	struct store_stats before, st;
 	struct store_device got;
-	const struct timespec tick = { 0, 1000000 };
 	static const enum store_status results[GROUP_CALLERS] = {
 		STORE_OK, STORE_ABORT, STORE_OK, STORE_NOT_FOUND, STORE_OK,
 		STORE_OK
@@ -1833,27 +1890,11 @@ test_group_mixed(void **state)
 		skip();
 	new_user(c, &u);
 	store_stats(fx->s, &before);
-
-	memset(&hold, 0, sizeof(hold));
-	hold.s = fx->s;
-	new_device(c, u.id, T0, &hold.d);
-	uuid_generate(hold.d.id);
-	hold.result = STORE_OK;
-	hold.mu = &mu;
-	hold.cv = &cv;
-	hold.held = &held;
-	hold.go = &go;
-	assert_int_equal(pthread_create(&th_hold, NULL, gmember_run, &hold),
-	    0);
-	pthread_mutex_lock(&mu);
-	while (!held)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
-
+	hold_writer(&h, fx->s, c, u.id);
 	for (i = 0; i < GROUP_CALLERS; i++) {
 		memset(&m[i], 0, sizeof(m[i]));
 		m[i].s = fx->s;
-		m[i].d = hold.d;
+		m[i].d = h.m.d;
 		uuid_generate(m[i].d.id);
 		m[i].result = results[i];
 		/* the last one is busy once: it runs again, alone */
@@ -1861,24 +1902,15 @@ test_group_mixed(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, gmember_run,
 		    &m[i]), 0);
 	}
-	/* readiness, not time: every caller is queued behind the held one */
-	do {
-		store_stats(fx->s, &st);
-		if (st.write_queued < GROUP_CALLERS)
-			(void)nanosleep(&tick, NULL);
-	} while (st.write_queued < GROUP_CALLERS);
-
-	pthread_mutex_lock(&mu);
-	go = true;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-	assert_int_equal(pthread_join(th_hold, NULL), 0);
+	/* every caller is queued behind the held one */
+	wait_queued(fx->s, GROUP_CALLERS);
+	release_writer(&h);
 	for (i = 0; i < GROUP_CALLERS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 
-	assert_int_equal(hold.got, STORE_OK);
-	assert_int_equal(hold.calls, 1);
-	assert_int_equal(store_call(c, device_get, u.id, hold.d.id, &got),
+	assert_int_equal(h.m.got, STORE_OK);
+	assert_int_equal(h.m.calls, 1);
+	assert_int_equal(store_call(c, device_get, u.id, h.m.d.id, &got),
 	    STORE_OK);
 	for (i = 0; i < GROUP_CALLERS; i++) {
 		assert_int_equal(m[i].got, results[i]);
@@ -1895,8 +1927,6 @@ test_group_mixed(void **state)
 	assert_int_equal(st.write_commits - before.write_commits, 3);
 	assert_int_equal(st.write_txs - before.write_txs, 1 + 4);
 	assert_int_equal(st.write_queued, 0);
-	pthread_cond_destroy(&cv);
-	pthread_mutex_destroy(&mu);
 }
 
 /*
@@ -1958,40 +1988,20 @@ test_group_no_dirty_failure(void **state)
 	struct fx *fx = *state;
 	struct store_conn *c = conn(state);
 	struct store_user u;
-	struct gmember hold;
+	struct holder h;
 	struct dirty m[3];
-	pthread_t th_hold, th[3];
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	bool held = false, go = false;
-	struct store_stats st;
+	pthread_t th[3];
 	struct store_device got, da, db;
-	const struct timespec tick = { 0, 1000000 };
 	size_t i;
 
 	if (!grouping(fx))
 		skip();
 	new_user(c, &u);
-	memset(&hold, 0, sizeof(hold));
-	hold.s = fx->s;
-	new_device(c, u.id, T0, &hold.d);
-	uuid_generate(hold.d.id);
-	hold.result = STORE_OK;
-	hold.mu = &mu;
-	hold.cv = &cv;
-	hold.held = &held;
-	hold.go = &go;
-	assert_int_equal(pthread_create(&th_hold, NULL, gmember_run, &hold),
-	    0);
-	pthread_mutex_lock(&mu);
-	while (!held)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
-
+	hold_writer(&h, fx->s, c, u.id);
 	/* A's device and B's, both of the held one's user */
-	da = hold.d;
+	da = h.m.d;
 	uuid_generate(da.id);
-	db = hold.d;
+	db = h.m.d;
 	uuid_generate(db.id);
 	/* queued one after the other: the group runs A, B, C in order */
 	for (i = 0; i < 3; i++) {
@@ -2003,18 +2013,9 @@ test_group_no_dirty_failure(void **state)
 		m[i].role = "ABC"[i];
 		assert_int_equal(pthread_create(&th[i], NULL, dirty_run,
 		    &m[i]), 0);
-		do {
-			store_stats(fx->s, &st);
-			if (st.write_queued < i + 1)
-				(void)nanosleep(&tick, NULL);
-		} while (st.write_queued < i + 1);
+		wait_queued(fx->s, i + 1);
 	}
-
-	pthread_mutex_lock(&mu);
-	go = true;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-	assert_int_equal(pthread_join(th_hold, NULL), 0);
+	release_writer(&h);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 
@@ -2028,8 +2029,6 @@ test_group_no_dirty_failure(void **state)
 	    STORE_NOT_FOUND);
 	assert_int_equal(store_call(c, device_get, u.id, m[1].b.id, &got),
 	    STORE_OK);
-	pthread_cond_destroy(&cv);
-	pthread_mutex_destroy(&mu);
 }
 
 /* WRITE_BATCH_MAX=1: no grouping, one commit per write. */
